@@ -1,0 +1,66 @@
+# spapi — Lua module with a C core for Amazon's Selling Partner API.
+# `make` builds the C core for Lua 5.4 and LuaJIT in build/; `make test` runs every test.
+LUA          ?= lua5.4
+LUAJIT       ?= luajit
+LUA_VERSION  ?= 5.4
+LUA_INCDIR   ?= /usr/include/lua$(LUA_VERSION)
+LUAJIT_INCDIR ?= /usr/include/luajit-2.1
+PREFIX       ?= /usr/local
+DESTDIR      ?=
+LUA_CMODDIR  ?= $(PREFIX)/lib/lua/$(LUA_VERSION)
+LUA_LMODDIR  ?= $(PREFIX)/share/lua/$(LUA_VERSION)
+BINDIR       ?= $(PREFIX)/bin
+MODELS       ?= ../shared/models
+CC           ?= cc
+CFLAGS       ?= -O2 -g
+WARN         ?= -Wall -Wextra -Werror
+PKGS          = libcurl libcrypto zlib
+PKG_CFLAGS    = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS      = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lcurl -lcrypto -lz)
+
+SRC  = $(wildcard src/*.c)
+HDR  = $(wildcard src/*.h)
+CORE = build/$(LUA_VERSION)/spapi/core.so
+
+.PHONY: all deps build build-jit test bench install operations clean valgrind
+
+all: deps build $(if $(filter 5.4,$(LUA_VERSION)),build-jit)
+
+deps:
+	@scripts/deps.sh --check 2>/dev/null || scripts/deps.sh
+
+build: $(CORE)
+
+$(CORE): $(SRC) $(HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARN) -std=c99 -D_POSIX_C_SOURCE=200809L -fPIC -fvisibility=hidden \
+	  -I$(LUA_INCDIR) $(PKG_CFLAGS) -shared -o $@ $(SRC) $(PKG_LIBS)
+
+build-jit:
+	@if [ -f $(LUAJIT_INCDIR)/lua.h ]; then \
+	  $(MAKE) --no-print-directory build LUA_VERSION=5.1 LUA_INCDIR=$(LUAJIT_INCDIR); \
+	else echo "LuaJIT headers not found in $(LUAJIT_INCDIR): skipping the 5.1 build"; fi
+
+# Regenerate the operation tables from Amazon's models (committed; never hand-edit).
+operations:
+	$(LUA) tools/gen_operations.lua $(MODELS) lua/spapi/operations
+
+test: all
+	@scripts/test.sh
+
+bench: all
+	@scripts/bench.sh
+
+valgrind: all
+	@scripts/valgrind.sh
+
+install: build
+	install -d $(DESTDIR)$(LUA_CMODDIR)/spapi $(DESTDIR)$(LUA_LMODDIR) $(DESTDIR)$(BINDIR)
+	install -m 0755 $(CORE) $(DESTDIR)$(LUA_CMODDIR)/spapi/core.so
+	cd lua && find spapi -name '*.lua' -o -name '*.txt' | while read f; do \
+	  install -D -m 0644 "$$f" "$(DESTDIR)$(LUA_LMODDIR)/$$f"; done
+	sed '1s|.*|#!/usr/bin/env $(if $(filter 5.1,$(LUA_VERSION)),$(LUAJIT),$(LUA))|' bin/spapi > $(DESTDIR)$(BINDIR)/spapi
+	chmod 0755 $(DESTDIR)$(BINDIR)/spapi
+
+clean:
+	rm -rf build/5.4 build/5.1

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Run every spec under Lua 5.4 and LuaJIT; end with one line "N passed, N failed".
+# Pending specs count as failed; a run that executes no test fails.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+export SPAPI_ROOT=$ROOT
+export SPAPI_MODELS=${SPAPI_MODELS:-$ROOT/../shared/models}
+passed=0; failed=0; status=0
+mkdir -p build/test
+
+run_suite() { # name lua cpath
+  local name=$1 lua=$2 cpath=$3 log=build/test/$1.log
+  echo "== busted under $name"
+  LUA_CPATH="$cpath;;" "$lua" /usr/bin/busted -o plainTerminal "${@:4}" 2>&1 | tee "$log"
+  local line
+  line=$(grep -E '^[0-9]+ successes? / [0-9]+ failures? / [0-9]+ errors? / [0-9]+ pending' "$log" | tail -1)
+  if [ -z "$line" ]; then
+    echo "test.sh: busted under $name printed no summary" >&2
+    failed=$((failed + 1)); status=1; return
+  fi
+  local s f e p
+  read -r s f e p < <(echo "$line" | sed -E 's#^([0-9]+)[^/]*/ ([0-9]+)[^/]*/ ([0-9]+)[^/]*/ ([0-9]+).*#\1 \2 \3 \4#')
+  passed=$((passed + s)); failed=$((failed + f + e + p))
+}
+
+run_suite lua5.4 lua5.4 "$ROOT/build/5.4/?.so" "$@"
+run_suite luajit luajit "$ROOT/build/5.1/?.so" "$@"
+
+if [ "$passed" -eq 0 ]; then status=1; echo "test.sh: no test ran" >&2; fi
+[ "$failed" -eq 0 ] || status=1
+echo "$passed passed, $failed failed"
+exit $status
