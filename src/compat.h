@@ -1,0 +1,67 @@
+/* Lua 5.1 / LuaJIT .. 5.4 compatibility shims for the spapi C core.
+ * Include right after the Lua headers. Maps the 5.2+ auxiliary API onto 5.1
+ * with private (static) implementations, so nothing clashes with LuaJIT's own
+ * copies of some of these functions. */
+#ifndef SPAPI_COMPAT_H
+#define SPAPI_COMPAT_H
+
+#include "lua.h"
+#include "lauxlib.h"
+
+#if LUA_VERSION_NUM < 502
+
+static inline void spapi_compat_setfuncs(lua_State *L, const luaL_Reg *l, int nup) {
+  luaL_checkstack(L, nup + 1, "too many upvalues");
+  for (; l->name != NULL; l++) {
+    int i;
+    for (i = 0; i < nup; i++) lua_pushvalue(L, -nup);
+    lua_pushcclosure(L, l->func, nup);
+    lua_setfield(L, -(nup + 2), l->name);
+  }
+  lua_pop(L, nup);
+}
+
+static inline void *spapi_compat_testudata(lua_State *L, int ud, const char *tname) {
+  void *p = lua_touserdata(L, ud);
+  if (p != NULL && lua_getmetatable(L, ud)) {
+    lua_getfield(L, LUA_REGISTRYINDEX, tname);
+    if (!lua_rawequal(L, -1, -2)) p = NULL;
+    lua_pop(L, 2);
+    return p;
+  }
+  return NULL;
+}
+
+static inline void spapi_compat_setmetatable(lua_State *L, const char *tname) {
+  luaL_getmetatable(L, tname);
+  lua_setmetatable(L, -2);
+}
+
+#undef luaL_newlibtable
+#undef luaL_newlib
+#define luaL_setfuncs(L, l, n)   spapi_compat_setfuncs((L), (l), (n))
+#define luaL_testudata(L, i, t)  spapi_compat_testudata((L), (i), (t))
+#define luaL_setmetatable(L, t)  spapi_compat_setmetatable((L), (t))
+#define luaL_newlibtable(L, l)   lua_createtable((L), 0, (int)(sizeof(l) / sizeof((l)[0]) - 1))
+#define luaL_newlib(L, l)        (luaL_newlibtable((L), (l)), luaL_setfuncs((L), (l), 0))
+#define lua_rawlen(L, i)         lua_objlen((L), (i))
+#define spapi_newuserdata(L, sz) lua_newuserdata((L), (sz))
+
+#else
+
+#if LUA_VERSION_NUM >= 504
+#define spapi_newuserdata(L, sz) lua_newuserdatauv((L), (sz), 0)
+#else
+#define spapi_newuserdata(L, sz) lua_newuserdata((L), (sz))
+#endif
+
+#endif /* LUA_VERSION_NUM < 502 */
+
+/* Integer results: lua_Integer on 5.3+, a number with an integral value on 5.1. */
+#if LUA_VERSION_NUM >= 503
+#define spapi_pushint(L, n) lua_pushinteger((L), (lua_Integer)(n))
+#else
+#define spapi_pushint(L, n) lua_pushnumber((L), (lua_Number)(n))
+#endif
+
+#endif /* SPAPI_COMPAT_H */

@@ -1,0 +1,43 @@
+/* Internal declarations shared by the spapi C core's files (not exported). */
+#ifndef SPAPI_H
+#define SPAPI_H
+
+#include <stddef.h>
+#include "lua.h"
+#include "lauxlib.h"
+#include "compat.h"
+
+#define SPAPI_HIDDEN __attribute__((visibility("hidden")))
+
+/* Each adds its functions to the table on top of the stack. */
+SPAPI_HIDDEN void spapi_buf_open(lua_State *L);
+SPAPI_HIDDEN void spapi_codec_open(lua_State *L);
+SPAPI_HIDDEN void spapi_sys_open(lua_State *L);
+SPAPI_HIDDEN void spapi_lwa_open(lua_State *L);
+SPAPI_HIDDEN void spapi_sigv4_open(lua_State *L);
+SPAPI_HIDDEN void spapi_http_open(lua_State *L);
+
+/* A growable byte buffer. Its functions never raise and never touch Lua, so
+ * they are safe inside libcurl/zlib callbacks; they return 0 when out of memory. */
+typedef struct spapi_buf {
+  char *p;
+  size_t len, cap;
+} spapi_buf;
+
+SPAPI_HIDDEN int spapi_buf_reserve(spapi_buf *b, size_t extra);
+SPAPI_HIDDEN int spapi_buf_add(spapi_buf *b, const void *s, size_t n);
+SPAPI_HIDDEN int spapi_buf_addstr(spapi_buf *b, const char *s);
+SPAPI_HIDDEN int spapi_buf_addc(spapi_buf *b, char c);
+SPAPI_HIDDEN void spapi_buf_reset(spapi_buf *b);   /* len = 0, keeps memory */
+SPAPI_HIDDEN void spapi_buf_free(spapi_buf *b);    /* idempotent */
+
+/* Push a new userdata owning an empty spapi_buf (freed by __gc); never leaks on raise. */
+SPAPI_HIDDEN spapi_buf *spapi_buf_push(lua_State *L);
+
+/* Scratch memory owned by a new userdata pushed on the stack (collected by the GC). */
+SPAPI_HIDDEN char *spapi_scratch(lua_State *L, size_t n);
+
+/* RFC 3986 percent-encoding of s into b (unreserved kept, %XX uppercase). */
+SPAPI_HIDDEN int spapi_urlencode_buf(spapi_buf *b, const char *s, size_t n);
+
+#endif

@@ -1,0 +1,157 @@
+/* Time and loopback-network helpers: wall clock, monotonic clock, sleep,
+ * a free ephemeral port, and a TCP connect probe. */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include "spapi.h"
+
+static double ts_seconds(const struct timespec *ts) {
+  return (double)ts->tv_sec + (double)ts->tv_nsec / 1e9;
+}
+
+static int l_now(lua_State *L) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  lua_pushnumber(L, ts_seconds(&ts));
+  return 1;
+}
+
+static int l_monotonic(lua_State *L) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  lua_pushnumber(L, ts_seconds(&ts));
+  return 1;
+}
+
+static int l_sleep(lua_State *L) {
+  lua_Number s = luaL_checknumber(L, 1);
+  struct timespec req, rem;
+  luaL_argcheck(L, s == s && s < 1e9, 1, "sleep: seconds must be a finite number");
+  if (s <= 0) return 0;
+  req.tv_sec = (time_t)s;
+  req.tv_nsec = (long)((s - (double)req.tv_sec) * 1e9);
+  if (req.tv_nsec >= 1000000000L) req.tv_nsec = 999999999L;
+  while (nanosleep(&req, &rem) != 0 && errno == EINTR) req = rem;
+  return 0;
+}
+
+static int l_free_port(lua_State *L) {
+  struct sockaddr_in a;
+  socklen_t alen = sizeof(a);
+  int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+  if (fd < 0) {
+    lua_pushnil(L);
+    lua_pushfstring(L, "free_port: socket: %s", strerror(errno));
+    return 2;
+  }
+  memset(&a, 0, sizeof(a));
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  if (bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
+      getsockname(fd, (struct sockaddr *)&a, &alen) != 0) {
+    int e = errno;
+    close(fd);
+    lua_pushnil(L);
+    lua_pushfstring(L, "free_port: %s", strerror(e));
+    return 2;
+  }
+  port = ntohs(a.sin_port);
+  close(fd);
+  spapi_pushint(L, port);
+  return 1;
+}
+
+static double mono_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts_seconds(&ts);
+}
+
+/* Try one address; returns 0 on success, an errno value otherwise. */
+static int probe_one(const struct addrinfo *ai, double deadline) {
+  int fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol), fl, err = 0;
+  if (fd < 0) return errno;
+  fl = fcntl(fd, F_GETFL, 0);
+  fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+  if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+    if (errno != EINPROGRESS) {
+      err = errno;
+    } else {
+      for (;;) {
+        struct pollfd p;
+        double left = deadline - mono_now();
+        int rc;
+        socklen_t elen = sizeof(err);
+        if (left <= 0) { err = ETIMEDOUT; break; }
+        p.fd = fd;
+        p.events = POLLOUT;
+        p.revents = 0;
+        rc = poll(&p, 1, (int)ceil(left * 1000));
+        if (rc < 0 && errno == EINTR) continue;
+        if (rc < 0) { err = errno; break; }
+        if (rc == 0) { err = ETIMEDOUT; break; }
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0) err = errno;
+        break;
+      }
+    }
+  }
+  close(fd);
+  return err;
+}
+
+static int l_tcp_probe(lua_State *L) {
+  const char *host = luaL_checkstring(L, 1);
+  lua_Integer port = luaL_checkinteger(L, 2);
+  lua_Number timeout = luaL_optnumber(L, 3, 1.0);
+  struct addrinfo hints, *res = NULL, *ai;
+  char ports[16];
+  int rc, err = 0;
+  double deadline;
+  luaL_argcheck(L, port > 0 && port < 65536, 2, "tcp_probe: port must be 1..65535");
+  memset(&hints, 0, sizeof(hints));
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  snprintf(ports, sizeof(ports), "%d", (int)port);
+  rc = getaddrinfo(host, ports, &hints, &res);
+  if (rc != 0) {
+    lua_pushboolean(L, 0);
+    lua_pushfstring(L, "tcp_probe: cannot resolve %s: %s", host, gai_strerror(rc));
+    return 2;
+  }
+  deadline = mono_now() + (timeout > 0 ? timeout : 0.001);
+  for (ai = res; ai != NULL; ai = ai->ai_next) {
+    err = probe_one(ai, deadline);
+    if (err == 0) break;
+  }
+  freeaddrinfo(res);
+  if (err == 0) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  lua_pushboolean(L, 0);
+  lua_pushfstring(L, "tcp_probe %s:%d: %s", host, (int)port,
+                  err == ETIMEDOUT ? "timeout" : strerror(err));
+  return 2;
+}
+
+static const luaL_Reg funcs[] = {
+  {"now", l_now},
+  {"monotonic", l_monotonic},
+  {"sleep", l_sleep},
+  {"free_port", l_free_port},
+  {"tcp_probe", l_tcp_probe},
+  {NULL, NULL},
+};
+
+void spapi_sys_open(lua_State *L) { luaL_setfuncs(L, funcs, 0); }
