@@ -1,0 +1,151 @@
+-- Access tokens: Login-with-Amazon (refresh_token and client_credentials grants)
+-- and restricted data tokens, cached in the client's store until shortly before
+-- they expire, refreshed one at a time (the store's lock), never logged.
+local _M = {}
+local mt = { __index = _M }
+
+local core = require "spapi.core"
+local errors = require "spapi.errors"
+local clock = require "spapi.clock"
+local json = require "spapi.json"
+
+local fmt, tonumber, tostring = string.format, tonumber, tostring
+
+-- A stable, non-reversible id for a secret (cache keys, rate-limit keys).
+local function fingerprint(...)
+  return core.hex(core.sha256(table.concat({ ... }, "\0"))):sub(1, 24)
+end
+_M.fingerprint = fingerprint
+
+--- margin before expiry at which a cached token is refreshed
+function _M.margin(expires_in)
+  local m = expires_in * 0.1
+  if m > 60 then m = 60 end
+  return m
+end
+
+-- secrets: { client_id, client_secret, refresh_token }; send(req) → resp | nil, kind, msg
+function _M.new(cfg, secrets, store, send)
+  return setmetatable({ cfg = cfg, secrets = secrets, store = store, send = send }, mt)
+end
+
+local function encode_entry(token, expires_at, refresh_at)
+  return fmt("%.3f %.3f %s", expires_at, refresh_at, token)
+end
+
+local function decode_entry(s)
+  if not s then return nil end
+  local exp, ref, tok = s:match("^(%S+) (%S+) (.+)$")
+  if not tok then return nil end
+  return tok, tonumber(exp), tonumber(ref)
+end
+
+function _M:lwa_key(scope)
+  local s = self.secrets
+  if scope then return "lwa:cc:" .. fingerprint(s.client_id or "", scope) end
+  return "lwa:rt:" .. fingerprint(s.client_id or "", s.refresh_token or "")
+end
+
+local function lwa_exchange(self, scope)
+  local s = self.secrets
+  if not s.client_id or not s.client_secret then
+    return nil, errors.new{ kind = "config", code = "MissingCredentials",
+      message = "client_id and client_secret are required (LWA_CLIENT_ID, LWA_CLIENT_SECRET)" }
+  end
+  if not scope and not s.refresh_token then
+    return nil, errors.new{ kind = "config", code = "MissingCredentials",
+      message = "refresh_token is required (LWA_REFRESH_TOKEN) for selling-partner operations" }
+  end
+  local body = core.lwa_form{
+    grant_type = scope and "client_credentials" or "refresh_token",
+    refresh_token = not scope and s.refresh_token or nil, scope = scope,
+    client_id = s.client_id, client_secret = s.client_secret,
+  }
+  local attempts, resp, kind, msg = 0, nil, nil, nil
+  repeat
+    attempts = attempts + 1
+    resp, kind, msg = self.send({
+      method = "POST", url = self.cfg.lwa_endpoint, body = body,
+      headers = { ["Content-Type"] = "application/x-www-form-urlencoded;charset=UTF-8",
+                  Accept = "application/json" },
+      phase = "lwa",
+    })
+    local again = (not resp and (kind == "connect" or kind == "resolve" or kind == "timeout"
+      or kind == "closed" or kind == "recv")) or (resp and resp.status >= 500)
+    if again and attempts <= 2 then clock.sleep(0.2 * attempts) end
+  until not again or attempts > 2
+  if not resp then
+    return nil, errors.new{ kind = kind, code = "LWAUnreachable", operation = "lwa.token",
+      message = "token request failed: " .. tostring(msg), retryable = true }
+  end
+  local t, e = core.lwa_parse(resp.status, resp.body)
+  if not t then
+    return nil, errors.new{ kind = "lwa", status = e.status, code = e.code, operation = "lwa.token",
+      message = e.message or "token request refused", retryable = resp.status >= 500 }
+  end
+  return t
+end
+
+--- An LWA access token (cached). scope: for grantless operations.
+function _M:access_token(scope)
+  local key = self:lwa_key(scope)
+  local store = self.store
+  local now = clock.now()
+  local tok, _, refresh_at = decode_entry(store:get(key))
+  if tok and now < refresh_at then return tok end
+  -- single flight: one refresh at a time; others wait for its result (bounded)
+  if not store:lock(key .. ":lock", 30) then
+    for _ = 1, 300 do
+      clock.sleep(0.05)
+      tok, _, refresh_at = decode_entry(store:get(key))
+      if tok and clock.now() < refresh_at then return tok end
+      if store:lock(key .. ":lock", 30) then break end
+    end
+  end
+  local t, err = lwa_exchange(self, scope)
+  store:unlock(key .. ":lock")
+  if not t then return nil, err end
+  local expires_in = tonumber(t.expires_in) or 3600
+  now = clock.now()
+  store:set(key, encode_entry(t.access_token, now + expires_in, now + expires_in - _M.margin(expires_in)),
+    expires_in)
+  return t.access_token
+end
+
+function _M:invalidate(scope)
+  self.store:delete(self:lwa_key(scope))
+end
+
+-- Restricted data tokens, one per (selling partner, method, generic path, data elements).
+function _M:rdt_key(method, path, data_elements)
+  return "rdt:" .. fingerprint(self.secrets.client_id or "", self.secrets.refresh_token or "",
+    method, path, data_elements and table.concat(data_elements, ",") or "")
+end
+
+--- create_rdt(method, path, data_elements) → token | nil, err; `call` performs
+--- tokens.createRestrictedDataToken through the client pipeline.
+function _M:restricted_token(method, path, data_elements, call)
+  local key = self:rdt_key(method, path, data_elements)
+  local tok, _, refresh_at = decode_entry(self.store:get(key))
+  if tok and clock.now() < refresh_at then return tok end
+  local resource = { method = method, path = path }
+  if data_elements then resource.dataElements = json.array(data_elements) end
+  local body, err = call("tokens.createRestrictedDataToken",
+    { body = { restrictedResources = { resource } } })
+  if not body then return nil, err end
+  local token = body.restrictedDataToken
+  if type(token) ~= "string" then
+    return nil, errors.new{ kind = "decode", code = "InvalidResponse", operation = "tokens.createRestrictedDataToken",
+      message = "no restrictedDataToken in the response" }
+  end
+  local expires_in = tonumber(body.expiresIn) or 3600
+  local now = clock.now()
+  self.store:set(key, encode_entry(token, now + expires_in, now + expires_in - _M.margin(expires_in)), expires_in)
+  return token
+end
+
+function _M:invalidate_rdt(method, path, data_elements)
+  self.store:delete(self:rdt_key(method, path, data_elements))
+end
+
+return _M

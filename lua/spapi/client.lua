@@ -1,0 +1,517 @@
+-- The call pipeline, top to bottom:
+--   validate params → build the request → attach the access token (or an RDT for a
+--   restricted operation) → optional SigV4 → wait for the rate limiter → send
+--   through the transport → on 429 / 5xx / network fault retry with backoff
+--   (honouring Retry-After and x-amzn-RateLimit-Limit) → decode JSON → return.
+-- One job type drives both the sequential path (call) and the concurrent one (batch).
+local _M = {}
+local Client = {}
+
+local config = require "spapi.config"
+local errors = require "spapi.errors"
+local request = require "spapi.request"
+local json = require "spapi.json"
+local auth = require "spapi.auth"
+local ratelimit = require "spapi.ratelimit"
+local redact = require "spapi.redact"
+local clock = require "spapi.clock"
+local operations = require "spapi.operations"
+local memory = require "spapi.store.memory"
+
+local type, pairs, ipairs, tostring, tonumber, setmetatable, rawget, rawset, pcall, error =
+  type, pairs, ipairs, tostring, tonumber, setmetatable, rawget, rawset, pcall, error
+local fmt, floor, random, min, max = string.format, math.floor, math.random, math.min, math.max
+
+_M.VERSION = "0.1.0"
+
+-- secrets live outside the client table so dumping or printing a client shows none
+local secrets_of = setmetatable({}, { __mode = "k" })
+
+---------------------------------------------------------------------------
+-- operations
+---------------------------------------------------------------------------
+local api_cache = {}
+local function load_api(name)
+  local t = api_cache[name]
+  if t then return t end
+  local mod = operations.apis[name]
+  if not mod then return nil end
+  t = require(mod)
+  api_cache[name] = t
+  return t
+end
+_M.load_api = load_api
+
+--- "api.operationId" (or an MWS alias) → full name, api table, op name, op def; raises.
+local function resolve(name, level)
+  if type(name) ~= "string" then
+    error("spapi: operation name must be a string like 'fulfillment_outbound.getFulfillmentOrder'", level + 1)
+  end
+  local alias = operations.aliases and operations.aliases[name]
+  if alias then name = alias end
+  local api_name, op_name = name:match("^([%w_]+)%.([%w_]+)$")
+  local api = api_name and load_api(api_name)
+  if not api then
+    local known = {}
+    for k in pairs(operations.apis) do known[#known + 1] = k end
+    table.sort(known)
+    error(fmt("spapi: unknown API in operation '%s' (APIs: %s)", name, table.concat(known, ", ")), level + 1)
+  end
+  local op = api.operations[op_name]
+  if not op then
+    error(fmt("spapi: unknown operation '%s' (API %s has no operation '%s')", name, api_name, op_name), level + 1)
+  end
+  return name, api, op_name, op
+end
+_M.resolve = resolve
+
+---------------------------------------------------------------------------
+-- construction
+---------------------------------------------------------------------------
+local function lua_version()
+  local jit = rawget(_G, "jit")
+  if jit then return "LuaJIT/" .. (jit.version:match("[%d.]+[%w-]*") or "2.1") end
+  return (_VERSION:gsub("Lua ", "Lua/"))
+end
+
+local function user_agent(ua)
+  local suffix = fmt("(Language=%s; Platform=Linux)", lua_version())
+  if not ua or ua == "" then return fmt("spapi/%s %s", _M.VERSION, suffix) end
+  if ua:find("%(") then return ua end
+  return ua .. " " .. suffix
+end
+
+local function ci_headers(h)
+  return setmetatable(h or {}, { __index = function(t, k)
+    if type(k) == "string" then return rawget(t, k:lower()) end
+  end })
+end
+
+--- spapi.client(config) → client | nil, err
+function _M.new(t)
+  if t ~= nil and type(t) ~= "table" then
+    error("spapi.client: config must be a table", 2)
+  end
+  local cfg, err = config.resolve(t)
+  if not cfg then return nil, err end
+  local s = {
+    client_id = cfg.client_id, client_secret = cfg.client_secret, refresh_token = cfg.refresh_token,
+    aws_access_key = cfg.aws_access_key, aws_secret_key = cfg.aws_secret_key,
+    aws_session_token = cfg.aws_session_token,
+  }
+  for _, k in ipairs({ "client_secret", "refresh_token", "aws_secret_key", "aws_session_token" }) do
+    cfg[k] = nil
+  end
+  if not s.client_id or not s.client_secret then
+    return nil, "spapi.client: client_id and client_secret are required (config table, "
+      .. "LWA_CLIENT_ID/LWA_CLIENT_SECRET, or the profile file " .. tostring(config.profile_path()) .. ")"
+  end
+  if (s.aws_access_key == nil) ~= (s.aws_secret_key == nil) then
+    return nil, "spapi.client: AWS signing needs both aws_access_key and aws_secret_key"
+  end
+  cfg.user_agent = user_agent(cfg.user_agent)
+  local self = setmetatable({ cfg = cfg }, Client)
+  secrets_of[self] = s
+  self.store = cfg.store or memory.new()
+  if cfg.transport and type(cfg.transport) == "table" then
+    self.transport = cfg.transport
+  else
+    local tname = cfg.transport or "curl"
+    self.transport = require("spapi.transport." .. tname).new(cfg)
+  end
+  self.limiter = ratelimit.new(self.store, { scale = cfg.rate_scale })
+  self.sp_id = cfg.selling_partner_id or auth.fingerprint(s.client_id, s.refresh_token or "grantless")
+  self.auth = auth.new(cfg, s, self.store, function(req) return self:_send(req) end)
+  self.debug = cfg.debug
+  self.cfg.debug = nil
+  return self
+end
+
+function Client.__tostring(self)
+  local id = self.cfg.client_id or ""
+  if #id > 12 then id = id:sub(1, 8) .. "…" .. id:sub(-4) end
+  return fmt("spapi.Client(endpoint=%s, region=%s, client_id=%s)", self.cfg.endpoint, self.cfg.region, id)
+end
+
+-- client.<api>.<operationId>{params}  (sugar over client:call)
+local proxies = setmetatable({}, { __mode = "k" })
+function Client.__index(self, key)
+  local m = Client[key]
+  if m ~= nil then return m end
+  if type(key) ~= "string" or not operations.apis[key] then return nil end
+  local per = proxies[self]
+  if not per then per = {}; proxies[self] = per end
+  local p = per[key]
+  if p then return p end
+  p = setmetatable({}, { __index = function(proxy, op)
+    local full = key .. "." .. op
+    resolve(full, 2)
+    local f = function(a, b, c)
+      if a == proxy then a, b = b, c end -- tolerate proxy:op{...}
+      return self:call(full, a, b)
+    end
+    rawset(proxy, op, f)
+    return f
+  end })
+  per[key] = p
+  return p
+end
+
+---------------------------------------------------------------------------
+-- transport + debug hook
+---------------------------------------------------------------------------
+function Client:_send(req)
+  req.timeout = req.timeout or self.cfg.timeout
+  req.connect_timeout = req.connect_timeout or self.cfg.connect_timeout
+  local hook = self.debug
+  local t0 = hook and clock.monotonic()
+  if hook then
+    pcall(hook, { phase = "request", operation = req.operation or req.phase, method = req.method,
+      url = req.url, headers = redact.headers(req.headers), body = redact.body(req.body) })
+  end
+  local resp, kind, msg = self.transport:send(req)
+  if hook then
+    local ev = { operation = req.operation or req.phase, method = req.method, url = req.url,
+      elapsed = clock.monotonic() - t0 }
+    if resp then
+      ev.phase, ev.status = "response", resp.status
+      ev.headers, ev.body = redact.headers(resp.headers), redact.body(resp.body)
+    else
+      ev.phase, ev.kind, ev.message = "error", kind, msg
+    end
+    pcall(hook, ev)
+  end
+  return resp, kind, msg
+end
+
+---------------------------------------------------------------------------
+-- jobs
+---------------------------------------------------------------------------
+-- POSTs that change nothing (or are idempotent by a client-chosen key) and may be
+-- re-sent after a 5xx or a lost response.
+local SAFE_POSTS = {
+  ["fulfillment_outbound.getFulfillmentPreview"] = true,
+  ["fulfillment_outbound.createFulfillmentOrder"] = true, -- idempotent on sellerFulfillmentOrderId
+  ["fulfillment_outbound_2026.getFulfillmentPreview"] = true,
+  ["merchant_fulfillment.getEligibleShipmentServices"] = true,
+  ["merchant_fulfillment.getAdditionalSellerInputs"] = true,
+  ["tokens.createRestrictedDataToken"] = true,
+}
+_M.SAFE_POSTS = SAFE_POSTS
+
+local NET_CODES = { timeout = "Timeout", connect = "ConnectFailed", resolve = "ResolveFailed",
+  tls = "TLSFailed", send = "SendFailed", recv = "ReceiveFailed", closed = "ConnectionClosed",
+  other = "NetworkError" }
+
+function Client:_job(name, params, opts, level)
+  local full, api, op_name, op = resolve(name, level + 1)
+  if params ~= nil and type(params) ~= "table" then
+    error(fmt("spapi: %s: parameters must be a table (got %s)", full, type(params)), level + 1)
+  end
+  local ok, req = pcall(request.build, api, op_name, params or {})
+  if not ok then error(req, level + 1) end
+  opts = opts or {}
+  local cfg = self.cfg
+  local idempotent = op.idempotent
+  if idempotent == nil then idempotent = op.method ~= "POST" and op.method ~= "PATCH" end
+  return {
+    name = full, op = op, req = req, opts = opts, attempts = 0,
+    idempotent = idempotent or SAFE_POSTS[full] or opts.idempotent == true,
+    deadline = clock.monotonic() + (opts.deadline or cfg.deadline),
+    max_retries = opts.max_retries or cfg.max_retries,
+    rl_key = self.sp_id .. ":" .. full,
+  }
+end
+
+local function uses_rdt(self, job)
+  if self.cfg.sandbox then return false end -- Amazon's sandbox hosts take LWA tokens
+  local r = job.op.restricted
+  if job.opts.rdt ~= nil then return job.opts.rdt end
+  return r == true
+end
+
+-- the HTTP request for the next attempt, or nil, err
+function Client:_prepare(job)
+  local op, req = job.op, job.req
+  local token, err
+  if uses_rdt(self, job) then
+    token, err = self.auth:restricted_token(op.method, op.path, op.data_elements,
+      function(n, p) return self:call(n, p) end)
+  elseif op.grantless then
+    token, err = self.auth:access_token(op.scope or "sellingpartnerapi::notifications")
+  else
+    token, err = self.auth:access_token()
+  end
+  if not token then
+    if errors.is(err) then err.operation = err.operation or job.name end
+    return nil, err
+  end
+  local headers = {}
+  for k, v in pairs(req.headers or {}) do headers[k] = v end
+  headers["x-amz-access-token"] = token
+  headers["User-Agent"] = self.cfg.user_agent
+  local url = self.cfg.endpoint .. req.path
+  if req.query and req.query ~= "" then url = url .. "?" .. req.query end
+  local s = secrets_of[self]
+  if s.aws_access_key then
+    local signed = require("spapi.sigv4").sign{
+      method = req.method, url = url, headers = headers, body = req.body or "",
+      region = self.cfg.aws_region, service = "execute-api",
+      access_key = s.aws_access_key, secret_key = s.aws_secret_key, session_token = s.aws_session_token,
+    }
+    for k, v in pairs(signed) do headers[k] = v end
+  end
+  return { method = req.method, url = url, headers = headers, body = req.body,
+           operation = job.name, timeout = job.opts.timeout }
+end
+
+local function retry_after(headers)
+  local v = headers["retry-after"]
+  if not v then return nil end
+  local n = tonumber(v)
+  if n then return max(0, n) end
+  return nil -- HTTP-date form: fall back to backoff
+end
+
+function Client:_backoff(attempt)
+  local d = min(self.cfg.retry_cap, self.cfg.retry_base * 2 ^ (attempt - 1))
+  return d / 2 + random() * d / 2
+end
+
+-- decide after a failed attempt: "retry", delay  |  "error", err
+function Client:_maybe_retry(job, err, delay)
+  err.attempts = job.attempts
+  if job.attempts > job.max_retries then return "error", err end
+  delay = delay or self:_backoff(job.attempts)
+  if clock.monotonic() + delay > job.deadline then
+    err.message = (err.message or "") .. " (retry deadline reached)"
+    return "error", err
+  end
+  return "retry", delay
+end
+
+local function tokenish(err)
+  local m = (err.message or ""):lower()
+  return err.status == 401 or (err.status == 403 and (m:find("token", 1, true) ~= nil
+    or m:find("expired", 1, true) ~= nil))
+end
+
+-- handle one attempt's outcome: "done", body, meta | "error", err | "retry", delay
+function Client:_outcome(job, resp, kind, msg)
+  job.attempts = job.attempts + 1
+  local op = job.op
+  if not resp then
+    local before_send = kind == "connect" or kind == "resolve"
+    local err = errors.new{ kind = kind, code = NET_CODES[kind] or "NetworkError", message = msg,
+      operation = job.name, retryable = true, maybe_applied = not before_send and not job.idempotent }
+    if before_send or job.idempotent then return self:_maybe_retry(job, err) end
+    err.attempts = job.attempts
+    return "error", err
+  end
+  local status = resp.status
+  local headers = ci_headers(resp.headers)
+  local limit = headers["x-amzn-ratelimit-limit"]
+  if limit then self.limiter:observe(job.rl_key, limit, op.rate, op.burst) end
+  local meta = { status = status, headers = headers, request_id = headers["x-amzn-requestid"],
+    rate_limit = tonumber(limit), attempts = job.attempts, operation = job.name }
+  local raw = resp.body
+  if status >= 200 and status < 300 then
+    if raw == nil or raw == "" or op.response_type == "binary" then
+      return "done", (raw ~= "" and op.response_type == "binary") and raw or {}, meta
+    end
+    local body, derr = json.decode(raw)
+    if body == nil then
+      local err = errors.new{ kind = "decode", code = "InvalidJSON", status = status, operation = job.name,
+        message = "response is not valid JSON: " .. tostring(derr), request_id = meta.request_id,
+        retryable = true }
+      if job.idempotent then return self:_maybe_retry(job, err) end
+      err.attempts = job.attempts
+      return "error", err
+    end
+    return "done", body, meta
+  end
+  local decoded = (raw and raw ~= "") and json.decode(raw) or nil
+  local err = errors.from_response(job.name, status, headers, decoded, raw)
+  err.response = meta
+  if (status == 401 or status == 403) and not job.reauthed and tokenish(err) then
+    job.reauthed = true
+    job.attempts = job.attempts - 1 -- a token refresh is not a retry
+    if uses_rdt(self, job) then
+      self.auth:invalidate_rdt(op.method, op.path, op.data_elements)
+    else
+      self.auth:invalidate(op.grantless and (op.scope or "sellingpartnerapi::notifications") or nil)
+    end
+    return "retry", 0
+  end
+  if status == 429 then
+    local rate = self.limiter:limits(job.rl_key, op.rate, op.burst)
+    local d = retry_after(headers) or max(self:_backoff(job.attempts), rate and 1 / rate or 0)
+    return self:_maybe_retry(job, err, d)
+  end
+  if status >= 500 then
+    if job.idempotent then return self:_maybe_retry(job, err, retry_after(headers)) end
+    err.maybe_applied = true
+  end
+  err.attempts = job.attempts
+  return "error", err
+end
+
+local function rate_error(job, needed)
+  return errors.new{ kind = "ratelimit", code = "RateLimitWait", operation = job.name, retryable = true,
+    message = fmt("the next request slot is %.2fs away, more than max_wait allows", needed) }
+end
+
+function Client:_wait_budget(job)
+  return max(0, min(job.opts.max_wait or self.cfg.max_wait, job.deadline - clock.monotonic()))
+end
+
+---------------------------------------------------------------------------
+-- public API
+---------------------------------------------------------------------------
+--- client:call("api.operationId", params [, opts]) → body, response | nil, err
+-- opts: timeout, deadline, max_retries, max_wait, rdt (force/skip a restricted data token)
+function Client:call(name, params, opts)
+  local job = self:_job(name, params, opts, 2)
+  while true do
+    local hreq, err = self:_prepare(job)
+    if not hreq then return nil, err end
+    local op = job.op
+    local waited, needed = self.limiter:acquire(job.rl_key, op.rate, op.burst, self:_wait_budget(job))
+    if not waited then return nil, rate_error(job, needed) end
+    local resp, kind, msg = self:_send(hreq)
+    local action, a, b = self:_outcome(job, resp, kind, msg)
+    if action == "done" then return a, b end
+    if action == "error" then return nil, a end
+    if a > 0 then clock.sleep(a) end
+  end
+end
+
+--- client:batch{ {"api.op", params [, opts]}, ... } [, { concurrency = 16 }]
+-- Runs the calls concurrently (curl multi, shared connections) under the same
+-- rate limiter and retry policy; returns results in input order, each
+-- { ok = true, body =, response = } or { ok = false, err = }.
+function Client:batch(list, opts)
+  if type(list) ~= "table" then error("spapi: batch expects a list of {operation, params}", 2) end
+  opts = opts or {}
+  local jobs = {}
+  for i, item in ipairs(list) do
+    if type(item) ~= "table" then error(fmt("spapi: batch item %d must be {operation, params}", i), 2) end
+    jobs[i] = self:_job(item[1] or item.operation, item[2] or item.params, item[3] or item.opts, 2)
+    jobs[i].index = i
+  end
+  local results, n = {}, #jobs
+  if n == 0 then return results end
+  if not self.transport.multi then
+    for i, job in ipairs(jobs) do
+      local body, meta = self:call(job.name, list[i][2] or list[i].params, list[i][3])
+      results[i] = body and { ok = true, body = body, response = meta } or { ok = false, err = meta }
+    end
+    return results
+  end
+  local concurrency = opts.concurrency or 16
+  local m = self.transport:multi()
+  local pending, inflight, running, done = {}, {}, 0, 0
+  for i = 1, n do pending[i] = jobs[i]; jobs[i].ready_at = 0 end
+  local function finish(job, r)
+    results[job.index] = r
+    done = done + 1
+  end
+  while done < n do
+    local now = clock.monotonic()
+    local next_ready = nil
+    local keep = {}
+    for _, job in ipairs(pending) do
+      if running < concurrency and job.ready_at <= now then
+        local launch = true
+        if not job.reserved then
+          local wait, needed = self.limiter:reserve(job.rl_key, job.op.rate, job.op.burst, self:_wait_budget(job))
+          if not wait then
+            finish(job, { ok = false, err = rate_error(job, needed) })
+            launch = false
+          elseif wait > 0 then
+            job.reserved, job.ready_at = true, now + wait
+            launch = false
+            keep[#keep + 1] = job
+            next_ready = next_ready and min(next_ready, job.ready_at) or job.ready_at
+          end
+        end
+        if launch then
+          job.reserved = false
+          local hreq, err = self:_prepare(job)
+          if not hreq then
+            finish(job, { ok = false, err = err })
+          else
+            if self.debug then pcall(self.debug, { phase = "request", operation = job.name,
+              method = hreq.method, url = hreq.url, headers = redact.headers(hreq.headers),
+              body = redact.body(hreq.body) }) end
+            hreq.timeout = hreq.timeout or self.cfg.timeout
+            hreq.connect_timeout = self.cfg.connect_timeout
+            inflight[m.add(hreq)] = job
+            running = running + 1
+          end
+        end
+      else
+        keep[#keep + 1] = job
+        if job.ready_at > now then
+          next_ready = next_ready and min(next_ready, job.ready_at) or job.ready_at
+        end
+      end
+    end
+    pending = keep
+    if running > 0 then
+      local timeout = next_ready and max(0.001, next_ready - clock.monotonic()) or 1
+      for _, r in ipairs(m.wait(min(timeout, 1))) do
+        local job = inflight[r.id]
+        inflight[r.id] = nil
+        running = running - 1
+        if self.debug then
+          local ev = { operation = job.name }
+          if r.resp then
+            ev.phase, ev.status, ev.headers, ev.body = "response", r.resp.status,
+              redact.headers(r.resp.headers), redact.body(r.resp.body)
+          else
+            ev.phase, ev.kind, ev.message = "error", r.kind, r.message
+          end
+          pcall(self.debug, ev)
+        end
+        local action, a, b = self:_outcome(job, r.resp, r.kind, r.message)
+        if action == "done" then
+          finish(job, { ok = true, body = a, response = b })
+        elseif action == "error" then
+          finish(job, { ok = false, err = a })
+        else
+          job.ready_at = clock.monotonic() + a
+          pending[#pending + 1] = job
+        end
+      end
+    elseif #pending > 0 and next_ready then
+      local d = next_ready - clock.monotonic()
+      if d > 0 then clock.sleep(d) end
+    end
+  end
+  m.close()
+  return results
+end
+
+--- client:pages(op, params) → iterator of page, response (page == false, err on failure)
+function Client:pages(name, params, opts)
+  return require("spapi.pages").pages(self, name, params, opts)
+end
+
+--- client:each(op, params) → iterator of item (false, err on failure)
+function Client:each(name, params, opts)
+  return require("spapi.pages").each(self, name, params, opts)
+end
+
+--- Operation metadata (method, path, params, rate, burst, restricted, paging).
+function Client:operation(name)
+  local full, _, _, op = resolve(name, 2)
+  return op, full
+end
+
+function Client:close()
+  if self.transport and self.transport.close then self.transport:close() end
+end
+
+_M.Client = Client
+return _M

@@ -1,0 +1,140 @@
+-- Client configuration: built-in regions, hosts and marketplaces, and credentials
+-- from (in order of precedence) the config table, the environment, a profile file.
+--
+-- Profile file: $SPAPI_CONFIG_FILE, else $XDG_CONFIG_HOME/spapi/profiles, else
+-- ~/.config/spapi/profiles. INI style; the section is the profile name
+-- (`profile=` in the table, or $SPAPI_PROFILE, default "default"):
+--   [default]
+--   client_id = amzn1.application-oa2-client.xxx
+--   client_secret = ...
+--   refresh_token = Atzr|...
+--   region = na
+local _M = {}
+
+local getenv, type, pairs, tonumber = os.getenv, type, pairs, tonumber
+
+_M.regions = {
+  na = { host = "sellingpartnerapi-na.amazon.com", aws_region = "us-east-1" },
+  eu = { host = "sellingpartnerapi-eu.amazon.com", aws_region = "eu-west-1" },
+  fe = { host = "sellingpartnerapi-fe.amazon.com", aws_region = "us-west-2" },
+}
+_M.lwa_endpoint = "https://api.amazon.com/auth/o2/token"
+
+-- id, country code, region
+_M.marketplaces = {}
+for _, m in ipairs({
+  { "A2EUQ1WTGCTBG2", "CA", "na" }, { "ATVPDKIKX0DER", "US", "na" },
+  { "A1AM78C64UM0Y8", "MX", "na" }, { "A2Q3Y263D00KWC", "BR", "na" },
+  { "A28R8C7NBKEWEA", "IE", "eu" }, { "A1RKKUPIHCS9HS", "ES", "eu" },
+  { "A1F83G8C2ARO7P", "GB", "eu" }, { "A13V1IB3VIYZZH", "FR", "eu" },
+  { "AMEN7PMS3EDWL", "BE", "eu" }, { "A1805IZSGTT6HS", "NL", "eu" },
+  { "A1PA6795UKMFR9", "DE", "eu" }, { "APJ6JRA9NG5V4", "IT", "eu" },
+  { "A2NODRKZP88ZB9", "SE", "eu" }, { "AE08WJ6YKNBMC", "ZA", "eu" },
+  { "A1C3SOZRARQ6R3", "PL", "eu" }, { "ARBP9OOSHTCHU", "EG", "eu" },
+  { "A33AVAJ2PDY3EV", "TR", "eu" }, { "A17E79C6D8DWNP", "SA", "eu" },
+  { "A2VIGQ35RCS4UG", "AE", "eu" }, { "A21TJRUUN4KGV", "IN", "eu" },
+  { "A19VAU5U5O7RUS", "SG", "fe" }, { "A39IBJ37TRP1C6", "AU", "fe" },
+  { "A1VC38T7YXB528", "JP", "fe" },
+}) do
+  local rec = { id = m[1], country = m[2], region = m[3] }
+  _M.marketplaces[m[1]] = rec
+  _M.marketplaces[m[2]] = rec
+end
+
+--- Marketplace record by id or country code ("US", "ATVPDKIKX0DER").
+function _M.marketplace(key)
+  return _M.marketplaces[key] or _M.marketplaces[tostring(key):upper()]
+end
+
+local function trim(s) return (s:gsub("^%s+", ""):gsub("%s+$", "")) end
+
+function _M.profile_path()
+  local p = getenv("SPAPI_CONFIG_FILE")
+  if p and p ~= "" then return p end
+  local xdg = getenv("XDG_CONFIG_HOME")
+  if xdg and xdg ~= "" then return xdg .. "/spapi/profiles" end
+  local home = getenv("HOME")
+  if home and home ~= "" then return home .. "/.config/spapi/profiles" end
+end
+
+--- Read one profile section from an INI-style file; nil when absent.
+function _M.read_profile(path, name)
+  local f = path and io.open(path, "r")
+  if not f then return nil end
+  local section, out = nil, nil
+  for line in f:lines() do
+    line = trim(line)
+    if line ~= "" and not line:match("^[#;]") then
+      local sec = line:match("^%[(.-)%]$")
+      if sec then
+        section = trim(sec)
+        if section == name then out = out or {} end
+      elseif section == name then
+        local k, v = line:match("^([%w_]+)%s*=%s*(.*)$")
+        if k then out[k] = v end
+      end
+    end
+  end
+  f:close()
+  return out
+end
+
+local ENV = {
+  client_id = "LWA_CLIENT_ID", client_secret = "LWA_CLIENT_SECRET",
+  refresh_token = "LWA_REFRESH_TOKEN", region = "SPAPI_REGION",
+  endpoint = "SPAPI_ENDPOINT", lwa_endpoint = "SPAPI_LWA_ENDPOINT",
+  aws_access_key = "AWS_ACCESS_KEY_ID", aws_secret_key = "AWS_SECRET_ACCESS_KEY",
+  aws_session_token = "AWS_SESSION_TOKEN",
+}
+
+local NUMERIC = { timeout = true, connect_timeout = true, max_retries = true,
+  max_wait = true, deadline = true, retry_base = true, retry_cap = true }
+local BOOLEAN = { sandbox = true, verify = true }
+
+--- Merge table → env → profile into one resolved config; returns cfg or nil, err.
+function _M.resolve(t)
+  t = t or {}
+  local cfg = {}
+  local use_env = t.env ~= false
+  local profile_name = t.profile or (use_env and getenv("SPAPI_PROFILE")) or "default"
+  local prof = _M.read_profile(t.profile_file or _M.profile_path(), profile_name)
+  if t.profile and not prof then
+    return nil, "spapi: profile '" .. t.profile .. "' not found in " .. tostring(t.profile_file or _M.profile_path())
+  end
+  prof = prof or {}
+  for k, v in pairs(prof) do
+    if NUMERIC[k] then v = tonumber(v)
+    elseif BOOLEAN[k] then v = (v == "true" or v == "1" or v == "yes") end
+    cfg[k] = v
+  end
+  if use_env then
+    for k, var in pairs(ENV) do
+      local v = getenv(var)
+      if v and v ~= "" then cfg[k] = v end
+    end
+  end
+  for k, v in pairs(t) do cfg[k] = v end
+
+  cfg.region = cfg.region or "na"
+  local region = _M.regions[cfg.region]
+  if not region then
+    return nil, "spapi: unknown region '" .. tostring(cfg.region) .. "' (expected na, eu or fe)"
+  end
+  cfg.aws_region = cfg.aws_region or region.aws_region
+  if not cfg.endpoint then
+    cfg.endpoint = "https://" .. (cfg.sandbox and "sandbox." or "") .. region.host
+  end
+  cfg.endpoint = cfg.endpoint:gsub("/+$", "")
+  cfg.lwa_endpoint = cfg.lwa_endpoint or _M.lwa_endpoint
+  cfg.timeout = cfg.timeout or 30
+  cfg.connect_timeout = cfg.connect_timeout or 10
+  cfg.max_retries = cfg.max_retries or 3
+  cfg.max_wait = cfg.max_wait or 60
+  cfg.deadline = cfg.deadline or 120
+  cfg.retry_base = cfg.retry_base or 0.5
+  cfg.retry_cap = cfg.retry_cap or 20
+  if cfg.verify == nil then cfg.verify = true end
+  return cfg
+end
+
+return _M

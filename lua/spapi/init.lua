@@ -1,0 +1,26 @@
+-- spapi: Amazon Selling Partner API for Lua.
+--   local spapi = require "spapi"
+--   local sp = assert(spapi.client{ region = "na" })
+--   local order, err = sp.fulfillment_outbound.getFulfillmentOrder{ sellerFulfillmentOrderId = "A-1" }
+local _M = {}
+local client = require "spapi.client"
+
+_M.VERSION = client.VERSION
+_M.client = client.new
+_M.errors = require "spapi.errors"
+_M.json = require "spapi.json"
+_M.config = require "spapi.config"
+_M.marketplace = _M.config.marketplace
+
+setmetatable(_M, { __index = function(t, k)
+  -- lazily loaded parts (keep `require "spapi"` cheap)
+  local mods = { sigv4 = "spapi.sigv4", sandbox = "spapi.sandbox", pages = "spapi.pages",
+                 redact = "spapi.redact", store = "spapi.store.memory" }
+  if mods[k] then
+    local m = require(mods[k])
+    rawset(t, k, m)
+    return m
+  end
+end })
+
+return _M

@@ -1,0 +1,48 @@
+-- Token buckets per (selling partner, operation), kept in the client's store so a
+-- fleet sharing a store shares one budget. Seeded from the model's usage plan
+-- (rate, burst), corrected by the x-amzn-RateLimit-Limit response header.
+-- The client reserves a token and waits for it instead of firing into a 429.
+local _M = {}
+local mt = { __index = _M }
+
+local clock = require "spapi.clock"
+local tonumber = tonumber
+
+function _M.new(store, opts)
+  opts = opts or {}
+  return setmetatable({ store = store, scale = opts.scale or 1 }, mt)
+end
+
+--- The rate and burst in force for key.
+function _M:limits(key, rate, burst)
+  local r, b = self.store:get_rate(key)
+  return (r or rate), (b or burst)
+end
+
+--- Reserve one request. Returns the seconds to wait before sending (0 = now), or
+--- nil, needed when the wait would exceed max_wait (nothing reserved then).
+function _M:reserve(key, rate, burst, max_wait)
+  rate, burst = self:limits(key, rate, burst)
+  if not rate or rate <= 0 then return 0 end
+  rate = rate * self.scale
+  burst = burst and burst > 0 and burst or 1
+  return self.store:take("rl:" .. key, rate, burst, clock.now(), max_wait)
+end
+
+--- Wait (sleeping) for a token; nil, needed if it would exceed max_wait.
+function _M:acquire(key, rate, burst, max_wait, sleep)
+  local wait, needed = self:reserve(key, rate, burst, max_wait)
+  if not wait then return nil, needed end
+  if wait > 0 then (sleep or clock.sleep)(wait) end
+  return wait
+end
+
+--- Apply the x-amzn-RateLimit-Limit header (requests per second actually granted).
+function _M:observe(key, header, model_rate, model_burst)
+  local r = tonumber(header)
+  if not r or r <= 0 then return end
+  local cur = self:limits(key, model_rate, model_burst)
+  if cur ~= r then self.store:set_rate(key, r, model_burst) end
+end
+
+return _M

@@ -1,0 +1,48 @@
+-- Redaction of secrets for logs, debug hooks and errors. Token values are replaced
+-- by their kind and a short non-reversible fingerprint so two log lines can still
+-- be matched without revealing anything.
+local _M = {}
+
+local SECRET_HEADERS = {
+  ["x-amz-access-token"] = true, authorization = true, ["x-amz-security-token"] = true,
+  cookie = true, ["set-cookie"] = true,
+}
+local SECRET_FIELDS = {
+  client_secret = true, refresh_token = true, access_token = true,
+  restrictedDataToken = true, aws_secret_key = true, aws_session_token = true,
+  secret_key = true, session_token = true, password = true,
+}
+_M.SECRET_HEADERS, _M.SECRET_FIELDS = SECRET_HEADERS, SECRET_FIELDS
+
+function _M.mask(v)
+  if type(v) ~= "string" or v == "" then return "[redacted]" end
+  local kind = v:match("^(Atz[a-z.]*|)") or v:match("^(AWS4%-HMAC%-SHA256)") or ""
+  return kind .. "[redacted]"
+end
+
+function _M.headers(h)
+  local out = {}
+  for k, v in pairs(h or {}) do
+    if type(k) == "number" and type(v) == "table" then -- {{name, value}} lists
+      local name = v[1]
+      out[#out + 1] = { name, SECRET_HEADERS[tostring(name):lower()] and _M.mask(v[2]) or v[2] }
+    else
+      out[k] = SECRET_HEADERS[tostring(k):lower()] and _M.mask(v) or v
+    end
+  end
+  return out
+end
+
+-- form bodies (LWA) and JSON bodies
+function _M.body(s)
+  if type(s) ~= "string" then return s end
+  s = s:gsub("([%w_]+)=([^&]*)", function(k, v)
+    if SECRET_FIELDS[k] then return k .. "=" .. _M.mask(v) end
+  end)
+  s = s:gsub('"([%w_]+)"(%s*:%s*)"([^"]*)"', function(k, sep, v)
+    if SECRET_FIELDS[k] then return '"' .. k .. '"' .. sep .. '"' .. _M.mask(v) .. '"' end
+  end)
+  return s
+end
+
+return _M

@@ -1,0 +1,80 @@
+-- Process-local store: the default for scripts and the REPL.
+-- The store interface (shared with the ngx and redis stores):
+--   store:get(key) → string|nil             store:set(key, value, ttl_seconds|nil)
+--   store:delete(key)
+--   store:take(key, rate, burst, now, max_wait) → wait_seconds | nil, wait_needed
+--       atomic token-bucket reservation: a token is reserved (the bucket may go
+--       into debt) when the caller would wait at most max_wait; the caller sleeps
+--       the returned wait before sending.
+--   store:set_rate(key, rate, burst) / store:get_rate(key) → rate, burst
+--   store:lock(key, ttl) → true|false       store:unlock(key)
+-- Values are strings so the same callers work with shared dicts and Redis.
+local _M = {}
+local mt = { __index = _M }
+
+local clock = require("spapi.clock")
+
+function _M.new()
+  return setmetatable({ data = {}, expires = {}, buckets = {}, locks = {}, rates = {} }, mt)
+end
+
+function _M:get(key)
+  local exp = self.expires[key]
+  if exp and exp <= clock.now() then
+    self.data[key], self.expires[key] = nil, nil
+    return nil
+  end
+  return self.data[key]
+end
+
+function _M:set(key, value, ttl)
+  self.data[key] = value
+  self.expires[key] = ttl and (clock.now() + ttl) or nil
+  return true
+end
+
+function _M:delete(key)
+  self.data[key], self.expires[key] = nil, nil
+  return true
+end
+
+function _M:take(key, rate, burst, now, max_wait)
+  local b = self.buckets[key]
+  if not b then
+    b = { tokens = burst, last = now }
+    self.buckets[key] = b
+  end
+  local tokens = b.tokens + (now - b.last) * rate
+  if tokens > burst then tokens = burst end
+  b.last = now
+  local wait = tokens >= 1 and 0 or (1 - tokens) / rate
+  if max_wait and wait > max_wait then
+    b.tokens = tokens
+    return nil, wait
+  end
+  b.tokens = tokens - 1
+  return wait
+end
+
+function _M:set_rate(key, rate, burst)
+  self.rates[key] = { rate, burst }
+end
+
+function _M:get_rate(key)
+  local r = self.rates[key]
+  if r then return r[1], r[2] end
+end
+
+function _M:lock(key, ttl)
+  local now = clock.now()
+  local held = self.locks[key]
+  if held and held > now then return false end
+  self.locks[key] = now + (ttl or 30)
+  return true
+end
+
+function _M:unlock(key)
+  self.locks[key] = nil
+end
+
+return _M
