@@ -48,7 +48,8 @@ end
 
 local function trim(s) return (s:gsub("^%s+", ""):gsub("%s+$", "")) end
 
-function _M.profile_path()
+function _M.profile_path(getenv_fn)
+  local getenv = getenv_fn or getenv
   local p = getenv("SPAPI_CONFIG_FILE")
   if p and p ~= "" then return p end
   local xdg = getenv("XDG_CONFIG_HOME")
@@ -92,14 +93,17 @@ local NUMERIC = { timeout = true, connect_timeout = true, max_retries = true,
 local BOOLEAN = { sandbox = true, verify = true }
 
 --- Merge table → env → profile into one resolved config; returns cfg or nil, err.
-function _M.resolve(t)
+-- (getenv: for tests, a function standing in for os.getenv)
+function _M.resolve(t, getenv_fn)
   t = t or {}
+  local getenv = getenv_fn or getenv
   local cfg = {}
   local use_env = t.env ~= false
   local profile_name = t.profile or (use_env and getenv("SPAPI_PROFILE")) or "default"
-  local prof = _M.read_profile(t.profile_file or _M.profile_path(), profile_name)
+  local prof_path = t.profile_file or _M.profile_path(getenv)
+  local prof = _M.read_profile(prof_path, profile_name)
   if t.profile and not prof then
-    return nil, "spapi: profile '" .. t.profile .. "' not found in " .. tostring(t.profile_file or _M.profile_path())
+    return nil, "spapi: profile '" .. t.profile .. "' not found in " .. tostring(prof_path)
   end
   prof = prof or {}
   for k, v in pairs(prof) do
@@ -114,6 +118,7 @@ function _M.resolve(t)
     end
   end
   for k, v in pairs(t) do cfg[k] = v end
+  cfg.env, cfg.profile_file = nil, nil
 
   cfg.region = cfg.region or "na"
   local region = _M.regions[cfg.region]

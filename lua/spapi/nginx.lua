@@ -84,10 +84,10 @@ end
 
 --- Lua search paths for code running inside nginx (LuaJIT): this tree's lua/
 --- and its LuaJIT build of the C core.
-function _M.lua_paths(root)
+function _M.lua_paths(root, extra)
   root = root or source_root()
   local top = root:match("^(.*)/lua$") or root .. "/.."
-  local lpath = fmt("%s/?.lua;%s/?/init.lua;;", root, root)
+  local lpath = fmt("%s%s/?.lua;%s/?/init.lua;;", extra and (extra .. ";") or "", root, root)
   local cpath = fmt("%s/build/5.1/?.so;%s/../../lib/lua/5.1/?.so;;", top, root)
   return lpath, cpath
 end
@@ -98,6 +98,7 @@ end
 -- opts.http    extra directives for the http{} block
 -- opts.server  directives for the server{} block
 -- opts.workers worker_processes (default 1)
+-- opts.lua_path extra lua_package_path entries (prepended)
 -- Returns a handle { dir, port, url, stop = fn } or nil, err.
 function _M.start(opts)
   assert(type(opts) == "table", "spapi.nginx.start: options table expected")
@@ -111,7 +112,7 @@ function _M.start(opts)
   for _, sub in ipairs({ "", "/logs", "/tmp", "/conf" }) do
     run("mkdir -p " .. shell_quote(dir .. sub))
   end
-  local lpath, cpath = _M.lua_paths(opts.lua_root)
+  local lpath, cpath = _M.lua_paths(opts.lua_root, opts.lua_path)
   local conf = table.concat({
     mods,
     is_root() and "user root root;" or "",

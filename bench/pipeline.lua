@@ -1,0 +1,74 @@
+-- make bench: the full call pipeline against a local nginx vs a raw libcurl loop
+-- on the same server, in the same run. Prints rates and ratios.
+-- usage: lua5.4 bench/pipeline.lua <base_url> <rawcurl binary> [N]
+local spapi = require "spapi"
+local core = require "spapi.core"
+local clock = require "spapi.clock"
+
+local base, rawcurl, N = arg[1], arg[2], tonumber(arg[3] or "5000")
+local path = "/fba/outbound/2020-07-01/features?marketplaceId=ATVPDKIKX0DER"
+
+local function sh(cmd)
+  local p = assert(io.popen(cmd))
+  local out = p:read("*a")
+  p:close()
+  return out
+end
+
+local function rss_kb()
+  local f = io.open("/proc/self/status")
+  if not f then return 0 end
+  local s = f:read("*a")
+  f:close()
+  return tonumber(s:match("VmRSS:%s*(%d+)")) or 0
+end
+
+local sp = assert(spapi.client{ env = false, endpoint = base, lwa_endpoint = base .. "/auth/o2/token",
+  client_id = "bench", client_secret = "bench", refresh_token = "Atzr|bench", rate_scale = 1e9 })
+local params = { marketplaceId = "ATVPDKIKX0DER" }
+assert(sp.fulfillment_outbound.getFeatures(params)) -- warm: token, connection
+
+-- 1. sequential
+local raw = sh(string.format("%s %s %d", rawcurl, base .. path, N))
+local raw_rate = tonumber(raw:match("rate=([%d.]+)"))
+local t0 = clock.monotonic()
+for _ = 1, N do
+  local body, err = sp.fulfillment_outbound.getFeatures(params)
+  if not body then error(tostring(err)) end
+end
+local seq_rate = N / (clock.monotonic() - t0)
+print(string.format("sequential: spapi %.0f req/s, raw libcurl %.0f req/s, ratio %.2f (target >= 0.80)",
+  seq_rate, raw_rate, seq_rate / raw_rate))
+
+-- 2. 16 in flight: batch vs curl --parallel
+local M = N
+local cfg = os.tmpname()
+local f = assert(io.open(cfg, "w"))
+for _ = 1, M do f:write('url = "', base, path, '"\noutput = "/dev/null"\n') end
+f:close()
+local t1 = clock.monotonic()
+sh(string.format("curl -s --parallel --parallel-immediate --parallel-max 16 -K %s", cfg))
+local curl_rate = M / (clock.monotonic() - t1)
+os.remove(cfg)
+local list = {}
+for i = 1, M do list[i] = { "fulfillment_outbound.getFeatures", params } end
+local t2 = clock.monotonic()
+local results = sp:batch(list, { concurrency = 16 })
+local batch_rate = M / (clock.monotonic() - t2)
+for i, r in ipairs(results) do if not r.ok then error("batch item " .. i .. ": " .. tostring(r.err)) end end
+print(string.format("16 in flight: spapi batch %.0f req/s, curl --parallel %.0f req/s, ratio %.2f (target >= 0.70)",
+  batch_rate, curl_rate, batch_rate / curl_rate))
+
+-- 3. memory over 10,000 calls
+collectgarbage("collect")
+local before = rss_kb()
+for i = 1, 10000 do
+  local body, err = sp.fulfillment_outbound.getFeatures(params)
+  if not body then error(tostring(err)) end
+  if i == 1000 then collectgarbage("collect"); before = rss_kb() end
+end
+collectgarbage("collect")
+local after = rss_kb()
+print(string.format("memory: RSS %d kB after 1,000 calls, %d kB after 10,000 (growth %d kB, %.1f%%; target flat)",
+  before, after, after - before, 100 * (after - before) / before))
+print(string.format("connections opened by the session: %d", sp.transport:stats().connects))

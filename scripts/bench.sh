@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# make bench: pipeline vs raw libcurl, batch vs curl --parallel, RSS over 10,000 calls,
+# all against one local nginx started here. Prints ratios; never fails on absolute times.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+mkdir -p build/bench
+cc -O2 -Wall -Wextra -o build/rawcurl bench/rawcurl.c $(pkg-config --cflags --libs libcurl)
+PORT=$(LUA_CPATH="$ROOT/build/5.4/?.so;;" lua5.4 -e 'print(require("spapi.core").free_port())')
+export LUA_PATH="$ROOT/lua/?.lua;$ROOT/lua/?/init.lua;;" LUA_CPATH="$ROOT/build/5.4/?.so;;"
+lua5.4 - "$ROOT/build/bench/nginx" "$PORT" <<'LUA'
+local ng = require "spapi.nginx"
+assert(ng.start{ dir = arg[1], port = tonumber(arg[2]), workers = 1, server = [[
+  default_type application/json;
+  location = /auth/o2/token { return 200 '{"access_token":"Atza|bench","token_type":"bearer","expires_in":3600}'; }
+  location / { add_header x-amzn-RequestId bench-1; add_header x-amzn-RateLimit-Limit 1000000;
+               return 200 '{"payload":{"features":[{"featureName":"BLANK_BOX","featureDescription":"Blank box"}]}}'; }
+]] })
+LUA
+trap 'lua5.4 -e "require(\"spapi.nginx\").stop_dir(\"$ROOT/build/bench/nginx\")"' EXIT
+N=${BENCH_N:-5000}
+echo "== Lua 5.4"
+lua5.4 bench/pipeline.lua "http://127.0.0.1:$PORT" build/rawcurl "$N"
+echo "== LuaJIT"
+LUA_CPATH="$ROOT/build/5.1/?.so;;" luajit bench/pipeline.lua "http://127.0.0.1:$PORT" build/rawcurl "$N"

@@ -1,0 +1,346 @@
+-- The call pipeline end to end over HTTP against a scripted server in a real nginx:
+-- tokens, retries, throttling, timeouts, bad JSON, paging, RDTs, batch, redaction.
+local H = require "helpers"
+local clock = require "spapi.clock"
+
+local SECRET = "test-secret-value"
+local REFRESH = "Atzr|test-refresh-token"
+
+local function errbody(code, message)
+  return { errors = { { code = code, message = message, details = "" } } }
+end
+
+describe("client pipeline", function()
+  local srv
+
+  setup(function() srv = H.mock_api() end)
+  before_each(function() srv.reset() end)
+
+  it("calls an operation and returns the decoded body and response", function()
+    local sp = srv.client()
+    local body, resp = sp.fulfillment_outbound.getFulfillmentOrder{ sellerFulfillmentOrderId = "A 1/2+ü" }
+    assert.is_table(body, tostring(resp))
+    assert.equal("GET", body.echo.method)
+    assert.equal("/fba/outbound/2020-07-01/fulfillmentOrders/A%201%2F2%2B%C3%BC", body.echo.path)
+    assert.equal(200, resp.status)
+    assert.equal("req-1", resp.request_id)
+    assert.equal("req-1", resp.headers["X-Amzn-RequestId"]) -- case-insensitive
+    assert.equal(1, resp.attempts)
+  end)
+
+  it("sends query parameters and a JSON body built from the model", function()
+    local sp = srv.client()
+    local body = assert(sp:call("vendor_df_orders.submitAcknowledgement", { body = {
+      orderAcknowledgements = { { purchaseOrderNumber = "PO-1", vendorOrderNumber = "V1",
+        acknowledgementDate = "2026-11-21T10:00:00Z", acknowledgementStatus = { code = "00" },
+        sellingParty = { partyId = "S" }, shipFromParty = { partyId = "W" }, itemAcknowledgements = {} } } } }))
+    assert.equal("POST", body.echo.method)
+    assert.equal("PO-1", body.echo.body.orderAcknowledgements[1].purchaseOrderNumber)
+    local listed = assert(sp:call("feeds.getFeeds", { feedTypes = { "JSON_LISTINGS_FEED", "POST_ORDER_FULFILLMENT_DATA" },
+      processingStatuses = { "DONE" } }))
+    assert.matches("feedTypes=JSON_LISTINGS_FEED%%2CPOST_ORDER_FULFILLMENT_DATA", listed.echo.query)
+  end)
+
+  it("sends a User-Agent in Amazon's format", function()
+    local sp = srv.client{ user_agent = "MyShop/2.1" }
+    assert(sp.fba_inventory.getInventorySummaries{ granularityType = "Marketplace",
+      granularityId = "ATVPDKIKX0DER", marketplaceIds = { "ATVPDKIKX0DER" } })
+    local ua = srv.log()[1].user_agent
+    assert.matches("^MyShop/2%.1 %(Language=Lua", ua)
+    assert.matches("Platform=Linux%)$", ua)
+  end)
+
+  it("raises before any request on a missing or wrong parameter, naming it and the operation", function()
+    local sp = srv.client()
+    local ok, msg = pcall(sp.vendor_df_orders.getOrders, { createdBefore = "2026-11-21T00:00:00Z" })
+    assert.is_false(ok)
+    assert.matches("vendor_df_orders.getOrders", msg, 1, true)
+    assert.matches("createdAfter", msg, 1, true)
+    ok, msg = pcall(sp.call, sp, "vendor_df_orders.getOrders", { createdAfter = "2026-11-01T00:00:00Z",
+      createdBefore = "2026-11-21T00:00:00Z", status = "NOPE" })
+    assert.is_false(ok)
+    assert.matches("status", msg, 1, true)
+    ok, msg = pcall(sp.call, sp, "vendor_df_orders.nope", {})
+    assert.is_false(ok)
+    assert.matches("nope", msg, 1, true)
+    assert.equal(0, #srv.log())
+  end)
+
+  it("caches the LWA token across calls", function()
+    local sp = srv.client()
+    for _ = 1, 5 do assert(sp.fulfillment_outbound.listReturnReasonCodes{ sellerSku = "SKU-1" }) end
+    assert.equal(1, srv.counters().lwa_calls)
+  end)
+
+  it("refreshes the token before it expires", function()
+    srv.reset{ expires_in = 1 }
+    local sp = srv.client()
+    assert(sp.fulfillment_outbound.getFeatures{ marketplaceId = "ATVPDKIKX0DER" })
+    clock.sleep(1.05)
+    assert(sp.fulfillment_outbound.getFeatures{ marketplaceId = "ATVPDKIKX0DER" })
+    assert.equal(2, srv.counters().lwa_calls)
+    local log = srv.log()
+    assert.not_equal(log[1].token, log[2].token)
+  end)
+
+  it("refreshes once and retries when the server says the token expired", function()
+    srv.reset{ token_ttl = 1 } -- the server forgets tokens after 1 s but says 3600
+    local sp = srv.client()
+    assert(sp.fulfillment_outbound.getFeatures{ marketplaceId = "ATVPDKIKX0DER" })
+    clock.sleep(1.1)
+    local body, resp = sp.fulfillment_outbound.getFeatures{ marketplaceId = "ATVPDKIKX0DER" }
+    assert.is_table(body, tostring(resp))
+    assert.equal(2, srv.counters().lwa_calls)
+    assert.equal(3, #srv.log())
+  end)
+
+  it("returns LWA refusals as one structured error without secrets", function()
+    local sp = srv.client{ refresh_token = "Atzr|revoked" }
+    local body, err = sp.fulfillment_outbound.getFeatures{ marketplaceId = "ATVPDKIKX0DER" }
+    assert.is_nil(body)
+    assert.equal("invalid_grant", err.code)
+    assert.equal(400, err.status)
+    local s = tostring(err)
+    assert.matches("invalid_grant", s, 1, true)
+    assert.is_nil(s:find("revoked", 1, true))
+    assert.is_nil(s:find(SECRET, 1, true))
+    assert.equal(0, #srv.log())
+  end)
+
+  it("honours Retry-After on 429 and then succeeds", function()
+    srv.script("/fba/outbound/2020%-07%-01/features$", {
+      { status = 429, headers = { ["Retry-After"] = "0.3" }, body = errbody("QuotaExceeded", "You exceeded your quota") },
+      { status = 429, headers = { ["Retry-After"] = "0.3" }, body = errbody("QuotaExceeded", "You exceeded your quota") },
+    })
+    local sp = srv.client()
+    local t0 = clock.monotonic()
+    local body, resp = sp.fulfillment_outbound.getFeatures{ marketplaceId = "ATVPDKIKX0DER" }
+    assert.is_table(body, tostring(resp))
+    assert.equal(3, resp.attempts)
+    assert.is_true(clock.monotonic() - t0 >= 0.55)
+  end)
+
+  it("retries 5xx on a GET and gives up after max_retries with a structured error", function()
+    srv.script("/fba/outbound/2020%-07%-01/features$", {
+      { status = 500, body = errbody("InternalFailure", "boom") },
+      { status = 503, body = errbody("ServiceUnavailable", "busy") },
+    })
+    local sp = srv.client()
+    local body, resp = sp.fulfillment_outbound.getFeatures{ marketplaceId = "ATVPDKIKX0DER" }
+    assert.is_table(body, tostring(resp))
+    assert.equal(3, resp.attempts)
+
+    srv.reset()
+    local many = {}
+    for i = 1, 5 do many[i] = { status = 503, body = errbody("ServiceUnavailable", "busy " .. i),
+      headers = { ["x-amzn-RequestId"] = "rid-" .. i } } end
+    srv.script("/fba/outbound/2020%-07%-01/features$", many)
+    local sp2 = srv.client{ max_retries = 2 }
+    local none, err = sp2.fulfillment_outbound.getFeatures{ marketplaceId = "ATVPDKIKX0DER" }
+    assert.is_nil(none)
+    assert.equal(503, err.status)
+    assert.equal("ServiceUnavailable", err.code)
+    assert.equal("busy 3", err.message)
+    assert.equal("rid-3", err.request_id)
+    assert.equal("fulfillment_outbound.getFeatures", err.operation)
+    assert.is_true(err.retryable)
+    assert.equal(3, err.attempts)
+    assert.equal(3, #srv.log())
+  end)
+
+  it("does not re-send a non-idempotent POST after a 5xx, but does after a 429", function()
+    local ack = { body = { orderAcknowledgements = { { purchaseOrderNumber = "PO-9", vendorOrderNumber = "V9",
+      acknowledgementDate = "2026-11-21T10:00:00Z", acknowledgementStatus = { code = "00" },
+      sellingParty = { partyId = "S" }, shipFromParty = { partyId = "W" }, itemAcknowledgements = {} } } } }
+    srv.script("/acknowledgements$", { { status = 500, body = errbody("InternalFailure", "maybe done") } })
+    local sp = srv.client()
+    local body, err = sp:call("vendor_df_orders.submitAcknowledgement", ack)
+    assert.is_nil(body)
+    assert.equal(500, err.status)
+    assert.is_true(err.maybe_applied)
+    assert.equal(1, #srv.log())
+
+    srv.reset()
+    srv.script("/acknowledgements$", { { status = 429, headers = { ["Retry-After"] = "0" },
+      body = errbody("QuotaExceeded", "slow down") } })
+    local ok, resp = sp:call("vendor_df_orders.submitAcknowledgement", ack)
+    assert.is_table(ok, tostring(resp))
+    assert.equal(2, #srv.log())
+  end)
+
+  it("times out a slow response", function()
+    srv.script("/fba/outbound/2020%-07%-01/features$", { { delay = 2 } })
+    local sp = srv.client{ timeout = 0.4, max_retries = 0 }
+    local body, err = sp.fulfillment_outbound.getFeatures{ marketplaceId = "ATVPDKIKX0DER" }
+    assert.is_nil(body)
+    assert.equal("timeout", err.kind)
+    assert.matches("timeout", tostring(err))
+  end)
+
+  it("retries a GET whose connection closed mid-response, and reports bad JSON", function()
+    srv.script("/fba/outbound/2020%-07%-01/features$", { { close = true } })
+    local sp = srv.client()
+    local body, resp = sp.fulfillment_outbound.getFeatures{ marketplaceId = "ATVPDKIKX0DER" }
+    assert.is_table(body, tostring(resp))
+    assert.equal(2, resp.attempts)
+
+    srv.script("/fba/outbound/2020%-07%-01/features$", { { raw = '{"payload":' }, { raw = "<html>oops" } })
+    local none, err = srv.client{ max_retries = 1 }.fulfillment_outbound.getFeatures{ marketplaceId = "ATVPDKIKX0DER" }
+    assert.is_nil(none)
+    assert.equal("decode", err.kind)
+    assert.equal("InvalidJSON", err.code)
+  end)
+
+  it("pages through nextToken with pages() and each()", function()
+    local function pages()
+      srv.script("/fba/outbound/2020%-07%-01/fulfillmentOrders$", {
+        { body = { payload = { nextToken = "t 2", fulfillmentOrders = { { id = 1 }, { id = 2 } } } } },
+        { body = { payload = { nextToken = "t3", fulfillmentOrders = { { id = 3 } } } } },
+        { body = { payload = { fulfillmentOrders = { { id = 4 } } } } },
+      })
+    end
+    pages()
+    local sp = srv.client()
+    local ids = {}
+    for order, err in sp:each("fulfillment_outbound.listAllFulfillmentOrders", { queryStartDate = "2026-11-01T00:00:00Z" }) do
+      assert.is_table(order, tostring(err))
+      ids[#ids + 1] = order.id
+    end
+    assert.same({ 1, 2, 3, 4 }, ids)
+    local log = srv.log()
+    assert.equal(3, #log)
+    assert.matches("nextToken=t%%202", log[2].query)
+    assert.matches("nextToken=t3", log[3].query)
+    assert.matches("queryStartDate=", log[3].query)
+
+    srv.reset()
+    pages()
+    local n = 0
+    for page in sp:pages("fulfillment_outbound.listAllFulfillmentOrders", {}) do
+      assert.is_table(page.payload)
+      n = n + 1
+    end
+    assert.equal(3, n)
+  end)
+
+  it("stops paging with the error when a page fails", function()
+    srv.script("/fba/outbound/2020%-07%-01/fulfillmentOrders$", {
+      { body = { payload = { nextToken = "t2", fulfillmentOrders = { { id = 1 } } } } },
+      { status = 400, body = errbody("InvalidInput", "bad token") },
+    })
+    local sp = srv.client()
+    local seen, failure = {}, nil
+    for item, err in sp:each("fulfillment_outbound.listAllFulfillmentOrders", {}) do
+      if not item then failure = err else seen[#seen + 1] = item.id end
+    end
+    assert.same({ 1 }, seen)
+    assert.equal("InvalidInput", failure.code)
+  end)
+
+  it("gets a restricted data token for restricted operations and reuses it", function()
+    srv.reset{ restricted_prefix = "/vendor/directFulfillment/orders" }
+    local sp = srv.client()
+    local a, err = sp.vendor_df_orders.getOrder{ purchaseOrderNumber = "PO-1" }
+    assert.is_table(a, tostring(err))
+    local b = assert(sp.vendor_df_orders.getOrder{ purchaseOrderNumber = "PO-2" })
+    assert.equal("/vendor/directFulfillment/orders/2021-12-28/purchaseOrders/PO-2", b.echo.path)
+    assert.equal(1, srv.counters().rdt_calls)
+    local log = srv.log()
+    assert.equal("/tokens/2021-03-01/restrictedDataToken", log[1].path)
+    local req = require("spapi.json").decode(log[1].body)
+    assert.equal("GET", req.restrictedResources[1].method)
+    assert.equal("/vendor/directFulfillment/orders/2021-12-28/purchaseOrders/{purchaseOrderNumber}",
+      req.restrictedResources[1].path)
+    assert.matches("^Atz%.sprdt|", log[2].token)
+    -- without the RDT the server refuses: proves the token is what made it work
+    local none, err2 = sp:call("vendor_df_orders.getOrder", { purchaseOrderNumber = "PO-3" }, { rdt = false })
+    assert.is_nil(none)
+    assert.equal(403, err2.status)
+  end)
+
+  it("waits for the rate limiter instead of firing, and gives up past max_wait", function()
+    local sp = srv.client()
+    local key = sp.sp_id .. ":fulfillment_outbound.getPackageTrackingDetails"
+    sp.store:set_rate(key, 2, 1) -- 2 requests/s, burst 1
+    local t0 = clock.monotonic()
+    for _ = 1, 3 do assert(sp.fulfillment_outbound.getPackageTrackingDetails{ packageNumber = 1 }) end
+    assert.is_true(clock.monotonic() - t0 >= 0.9)
+
+    local sp2 = srv.client{ max_wait = 0.05 }
+    sp2.store:set_rate(sp2.sp_id .. ":fulfillment_outbound.getPackageTrackingDetails", 0.5, 1)
+    assert(sp2.fulfillment_outbound.getPackageTrackingDetails{ packageNumber = 1 })
+    local none, err = sp2.fulfillment_outbound.getPackageTrackingDetails{ packageNumber = 1 }
+    assert.is_nil(none)
+    assert.equal("ratelimit", err.kind)
+  end)
+
+  it("takes the applied rate from x-amzn-RateLimit-Limit", function()
+    srv.script("/fba/outbound/2020%-07%-01/features$", { { body = { payload = {} },
+      headers = { ["x-amzn-RateLimit-Limit"] = "5.0" } } })
+    local sp = srv.client()
+    local _, resp = assert(sp.fulfillment_outbound.getFeatures{ marketplaceId = "ATVPDKIKX0DER" })
+    assert.equal(5, resp.rate_limit)
+    assert.equal(5, (sp.limiter:limits(sp.sp_id .. ":fulfillment_outbound.getFeatures")))
+  end)
+
+  it("reuses one keep-alive connection for sequential calls", function()
+    local sp = srv.client()
+    for _ = 1, 10 do assert(sp.fulfillment_outbound.getFeatures{ marketplaceId = "ATVPDKIKX0DER" }) end
+    assert.equal(1, sp.transport:stats().connects)
+  end)
+
+  it("runs a batch concurrently and returns results in input order", function()
+    local sp = srv.client()
+    local list = {}
+    for i = 1, 20 do list[i] = { "fulfillment_outbound.getFulfillmentOrder", { sellerFulfillmentOrderId = "O-" .. i } } end
+    list[21] = { "vendor_df_orders.getOrder", { purchaseOrderNumber = "X" }, { rdt = false } }
+    srv.reset{ restricted_prefix = "/vendor/directFulfillment/orders" }
+    srv.script("/fulfillmentOrders/O%-5$", { { status = 503, body = errbody("ServiceUnavailable", "once") } })
+    local results = sp:batch(list, { concurrency = 8 })
+    assert.equal(21, #results)
+    for i = 1, 20 do
+      assert.is_true(results[i].ok, tostring(results[i].err))
+      assert.equal("/fba/outbound/2020-07-01/fulfillmentOrders/O-" .. i, results[i].body.echo.path)
+    end
+    assert.equal(2, results[5].response.attempts)
+    assert.is_false(results[21].ok)
+    assert.equal(403, results[21].err.status)
+  end)
+
+  it("raises on a bad batch item before sending anything", function()
+    local sp = srv.client()
+    local ok, msg = pcall(sp.batch, sp, { { "fulfillment_outbound.getFulfillmentOrder", {} } })
+    assert.is_false(ok)
+    assert.matches("sellerFulfillmentOrderId", msg, 1, true)
+    assert.equal(0, #srv.log())
+  end)
+
+  it("shows every request to the debug hook with secrets redacted", function()
+    local events = {}
+    local sp = srv.client{ debug = function(ev) events[#events + 1] = ev end,
+      aws_access_key = "AKIDEXAMPLE", aws_secret_key = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY" }
+    assert(sp.fulfillment_outbound.getFeatures{ marketplaceId = "ATVPDKIKX0DER" })
+    local dump = {}
+    local function walk(v)
+      if type(v) == "table" then for k, x in pairs(v) do walk(k); walk(x) end else dump[#dump + 1] = tostring(v) end
+    end
+    walk(events)
+    local all = table.concat(dump, "\n")
+    assert.is_true(#events >= 4) -- LWA request/response + API request/response
+    for _, secret in ipairs({ SECRET, REFRESH, "mock-token", "wJalrXUtnFEMI", "test-refresh" }) do
+      assert.is_nil(all:find(secret, 1, true), "leaked " .. secret)
+    end
+    assert.truthy(all:find("[redacted]", 1, true))
+    assert.is_nil(tostring(sp):find(SECRET, 1, true))
+    assert.is_nil(tostring(sp):find(REFRESH, 1, true))
+  end)
+
+  it("signs requests with SigV4 when AWS keys are configured", function()
+    local sp = srv.client{ aws_access_key = "AKIDEXAMPLE", aws_secret_key = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY" }
+    assert(sp.fulfillment_outbound.getFeatures{ marketplaceId = "ATVPDKIKX0DER" })
+    local entry = srv.log()[1]
+    assert.matches("^AWS4%-HMAC%-SHA256 Credential=AKIDEXAMPLE/%d+/us%-east%-1/execute%-api/aws4_request", entry.authorization)
+    assert.matches("SignedHeaders=[^,]*x%-amz%-access%-token", entry.authorization)
+    assert.matches("^%d+T%d+Z$", entry.amz_date)
+  end)
+end)
