@@ -1,0 +1,59 @@
+-- Token buckets per (client, selling partner, operation) with the model's
+-- rate and burst (times the configured rate_scale), in the lua_shared_dict
+-- "spapi_buckets". A tiny per-bucket lock keeps workers consistent.
+local _M = {}
+
+local config = require "spapi.sandbox.config"
+local ngx = ngx
+local tonumber, floor, fmt, min = tonumber, math.floor, string.format, math.min
+
+local DEFAULT_RATE, DEFAULT_BURST = 5, 10
+
+function _M.limits(op)
+  local scale = tonumber(config.get().rate_scale) or 1
+  local rate = (tonumber(op.rate) or DEFAULT_RATE) * scale
+  local burst = (tonumber(op.burst) or DEFAULT_BURST) * scale
+  if burst < 1 then burst = 1 end
+  return rate, burst
+end
+
+function _M.header_value(op)
+  local rate = tonumber(op.rate) or DEFAULT_RATE
+  rate = rate * (tonumber(config.get().rate_scale) or 1)
+  if rate == floor(rate) then return fmt("%.1f", rate) end
+  return fmt("%.4g", rate)
+end
+
+--- Take one token: true, or false when the bucket is empty.
+function _M.take(key, op)
+  local rate, burst = _M.limits(op)
+  local d = ngx.shared.spapi_buckets
+  local lk = "L" .. key
+  local tries = 0
+  while not d:add(lk, true, 1) do
+    tries = tries + 1
+    if tries > 1000 then break end -- a stuck lock expires by itself; proceed
+    ngx.sleep(0.001)
+  end
+  local now = ngx.now()
+  local s = d:get(key)
+  local tokens, ts = burst, now
+  if s then
+    local a, b = s:match("^([^,]+),(.+)$")
+    tokens, ts = tonumber(a) or burst, tonumber(b) or now
+    tokens = min(burst, tokens + (now - ts) * rate)
+  end
+  local ok = tokens >= 1
+  if ok then tokens = tokens - 1 end
+  -- keep the bucket until it would be full again
+  local ttl = rate > 0 and ((burst - tokens) / rate + 1) or 3600
+  d:set(key, fmt("%.6f,%.3f", tokens, now), ttl)
+  d:delete(lk)
+  return ok
+end
+
+function _M.flush()
+  ngx.shared.spapi_buckets:flush_all()
+end
+
+return _M
