@@ -10,7 +10,7 @@ PKGS=(
   lua-cjson lua-busted
   libcurl4-openssl-dev libssl-dev zlib1g-dev
   nginx libnginx-mod-http-lua lua-resty-core
-  curl valgrind wrk nodejs npm python3
+  curl valgrind wrk luarocks nodejs npm python3
 )
 missing=()
 for p in "${PKGS[@]}"; do

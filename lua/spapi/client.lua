@@ -209,7 +209,11 @@ function Client:_job(name, params, opts, level)
     error(fmt("spapi: %s: parameters must be a table (got %s)", full, type(params)), level + 1)
   end
   local ok, req = pcall(request.build, api, op_name, params or {})
-  if not ok then error(req, level + 1) end
+  if not ok then
+    -- re-raise at the user's call site, without request.lua's position prefix
+    local msg = tostring(req)
+    error(msg:match("(spapi: .*)$") or msg, level + 1)
+  end
   opts = opts or {}
   local cfg = self.cfg
   local idempotent = op.idempotent
