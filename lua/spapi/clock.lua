@@ -1,18 +1,19 @@
--- Time for the Lua layer: the C core's clocks when loaded, os.time otherwise
--- (so pure modules can be used inside nginx without the core).
+-- Time for the Lua layer. Inside nginx the event loop's clock and ngx.sleep (which
+-- yields instead of blocking the worker); elsewhere the C core's clocks.
 local _M = {}
-local ok, core = pcall(require, "spapi.core")
-if ok and core.now then
-  _M.now, _M.monotonic, _M.sleep = core.now, core.monotonic, core.sleep
+local ngx = rawget(_G, "ngx")
+if ngx and ngx.sleep and ngx.now then
+  local update, now = ngx.update_time, ngx.now
+  _M.now = function() update(); return now() end
+  _M.monotonic = _M.now
+  _M.sleep = ngx.sleep
 else
-  local ngx = rawget(_G, "ngx")
-  if ngx then
-    _M.now = function() return ngx.now() end
-    _M.monotonic = _M.now
-    _M.sleep = function(s) ngx.sleep(s) end
+  local ok, core = pcall(require, "spapi.core")
+  if ok and type(core) == "table" and core.now then
+    _M.now, _M.monotonic, _M.sleep = core.now, core.monotonic, core.sleep
   else
-    _M.now = function() return os.time() end
-    _M.monotonic = function() return os.clock() end
+    _M.now = os.time
+    _M.monotonic = os.time
     _M.sleep = function(s) os.execute("sleep " .. tonumber(s)) end
   end
 end
