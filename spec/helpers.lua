@@ -78,4 +78,113 @@ function H.mock_api()
   return h
 end
 
+-- Sandbox (spapi.sandbox) ---------------------------------------------------
+-- ONE sandbox per busted process, started lazily (or the one at
+-- SPAPI_TEST_SANDBOX_URL), stopped at exit. Specs talk plain HTTP to it.
+local the_sandbox
+local sandbox_session
+
+local function sandbox_http_session()
+  if not sandbox_session then
+    sandbox_session = require("spapi.core").session{ timeout = 30 }
+  end
+  return sandbox_session
+end
+
+-- headers as returned by the core → table with lowercase names
+local function lower_headers(hs)
+  local out = {}
+  for k, v in pairs(hs or {}) do
+    if type(k) == "number" and type(v) == "string" then
+      local name, val = v:match("^([^:]+):%s*(.-)%s*$")
+      if name then out[name:lower()] = val end
+    elseif type(k) == "string" then
+      out[k:lower()] = type(v) == "table" and v[#v] or v
+    end
+  end
+  return out
+end
+H.lower_headers = lower_headers
+
+--- The shared sandbox handle. opts.reset = true (or a table of reset options)
+--- clears its state through the control API first.
+function H.sandbox(opts)
+  opts = opts or {}
+  if not the_sandbox then
+    local sandbox = require "spapi.sandbox"
+    local url = os.getenv("SPAPI_TEST_SANDBOX_URL")
+    if url and url ~= "" then
+      the_sandbox = sandbox.attach(url)
+    else
+      the_sandbox = assert(sandbox.start{
+        port = H.free_port(), dir = H.tmpdir("sandbox"), workers = 2, seed = 42,
+        lua_path = os.getenv("SPAPI_SANDBOX_LUA_PATH"),
+      })
+      started[#started + 1] = the_sandbox
+    end
+  end
+  if opts.reset then
+    assert(the_sandbox.reset(type(opts.reset) == "table" and opts.reset or nil))
+    -- back to the start-up configuration as well
+    assert(the_sandbox.control("/_sandbox/config", { token_lifetime = 3600, rate_scale = 1, credentials = false }))
+  end
+  return the_sandbox
+end
+
+--- Plain HTTP to the sandbox: H.sandbox_http(method, path_or_url, { token=, body= (table → JSON | string),
+--- headers=, query= }) → status, headers (lowercase names), decoded JSON body (or nil), raw body.
+--- On a transport failure: nil, err.
+function H.sandbox_http(method, path, o)
+  o = o or {}
+  local json = require "cjson.safe"
+  local url = path:find("^https?://") and path or (H.sandbox().url .. path)
+  local headers = {}
+  for k, v in pairs(o.headers or {}) do headers[k] = v end
+  if o.token then headers["x-amz-access-token"] = o.token end
+  local body = o.body
+  if type(body) == "table" then
+    body = assert(json.encode(body))
+    headers["Content-Type"] = headers["Content-Type"] or "application/json"
+  end
+  if o.query then
+    local parts = {}
+    local keys = {}
+    for k in pairs(o.query) do keys[#keys + 1] = k end
+    table.sort(keys)
+    local enc = require("spapi.core").urlencode
+    for _, k in ipairs(keys) do parts[#parts + 1] = enc(k) .. "=" .. enc(tostring(o.query[k])) end
+    url = url .. (url:find("?", 1, true) and "&" or "?") .. table.concat(parts, "&")
+  end
+  local status, hs, raw = sandbox_http_session():request{ method = method, url = url, headers = headers, body = body }
+  if not status then return nil, hs end
+  local decoded = raw and raw ~= "" and json.decode(raw) or nil
+  return status, lower_headers(hs), decoded, raw
+end
+
+--- An LWA access token from the sandbox (refresh_token grant unless opts.scope is given).
+function H.sandbox_token(opts)
+  opts = opts or {}
+  local enc = require("spapi.core").urlencode
+  local form
+  if opts.scope then
+    form = "grant_type=client_credentials&scope=" .. enc(opts.scope)
+  else
+    form = "grant_type=refresh_token&refresh_token=" .. enc(opts.refresh_token or "Atzr|spec-refresh-token")
+  end
+  form = form .. "&client_id=" .. enc(opts.client_id or "amzn1.application-oa2-client.spec")
+    .. "&client_secret=" .. enc(opts.client_secret or "spec-client-secret")
+  local status, _, body, raw = H.sandbox_http("POST", "/auth/o2/token", {
+    body = form, headers = { ["Content-Type"] = "application/x-www-form-urlencoded" } })
+  assert(status == 200, "sandbox LWA failed: " .. tostring(status) .. " " .. tostring(raw))
+  return body.access_token, body
+end
+
+--- A restricted data token for resources = { { method=, path= }, ... }.
+function H.sandbox_rdt(resources, token)
+  local status, _, body, raw = H.sandbox_http("POST", "/tokens/2021-03-01/restrictedDataToken", {
+    token = token or H.sandbox_token(), body = { restrictedResources = resources } })
+  assert(status == 200, "sandbox RDT failed: " .. tostring(status) .. " " .. tostring(raw))
+  return body.restrictedDataToken
+end
+
 return H

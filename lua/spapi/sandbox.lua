@@ -47,6 +47,17 @@ function _M.default_dir()
   return tmp .. "/spapi-sandbox"
 end
 
+local function absolute(dir)
+  if dir:sub(1, 1) == "/" then return dir end
+  local cwd = os.getenv("PWD")
+  if not cwd or cwd == "" then
+    local p = io.popen("pwd")
+    cwd = p and p:read("*l") or "."
+    if p then p:close() end
+  end
+  return (cwd .. "/" .. dir):gsub("/%./", "/")
+end
+
 local function sleep(s)
   local ok, core = pcall(require, "spapi.core")
   if ok and type(core) == "table" and core.sleep then return core.sleep(s) end
@@ -135,7 +146,7 @@ function _M.start(opts)
     local core = require "spapi.core"
     port = assert(core.free_port())
   end
-  local dir = opts.dir or _M.default_dir()
+  local dir = absolute(opts.dir or _M.default_dir())
   if type(opts.credentials) ~= "nil" and type(opts.credentials) ~= "table" then
     error("spapi.sandbox.start: 'credentials' must be an array of { client_id=, client_secret=, refresh_tokens= }", 2)
   end
@@ -168,14 +179,13 @@ end
 --- Stop the sandbox running in dir (default dir when omitted).
 function _M.stop(opts)
   opts = opts or {}
-  local dir = opts.dir or _M.default_dir()
-  return nginx.stop_dir(dir)
+  return nginx.stop_dir(absolute(opts.dir or _M.default_dir()))
 end
 
 --- { running = bool, pid =, port =, url =, endpoint =, lwa_endpoint =, dir = }
 function _M.status(opts)
   opts = opts or {}
-  local dir = opts.dir or _M.default_dir()
+  local dir = absolute(opts.dir or _M.default_dir())
   local s = nginx.read_file(dir .. "/sandbox.json")
   local cfg = s and json.decode(s) or {}
   local pid = nginx.pid(dir)

@@ -22,19 +22,22 @@ local function compile(path)
 end
 
 local function api_names(index)
-  local list = {}
+  local list, modules = {}, {}
   local src = type(index) == "table" and (index.apis or index) or {}
   if src[1] ~= nil then
     for _, v in ipairs(src) do
       list[#list + 1] = type(v) == "table" and (v.api or v.name) or v
     end
   else
-    for k in pairs(src) do
-      if type(k) == "string" then list[#list + 1] = k end
+    for k, v in pairs(src) do
+      if type(k) == "string" then
+        list[#list + 1] = k
+        if type(v) == "string" then modules[k] = v end
+      end
     end
     sort(list)
   end
-  return list
+  return list, modules
 end
 
 function _M.load()
@@ -44,8 +47,9 @@ function _M.load()
     ngx.log(ngx.ERR, "sandbox: cannot load spapi.operations: ", index)
     index = {}
   end
-  for _, api in ipairs(api_names(index)) do
-    local ok2, mod = pcall(require, "spapi.operations." .. api)
+  local names, modules = api_names(index)
+  for _, api in ipairs(names) do
+    local ok2, mod = pcall(require, modules[api] or ("spapi.operations." .. api))
     if ok2 and type(mod) == "table" and type(mod.operations) == "table" then
       apis_loaded[#apis_loaded + 1] = api
       for name, op in pairs(mod.operations) do

@@ -16,7 +16,7 @@ codec.decode_max_depth(200)
 codec.encode_number_precision(14)
 
 local ARRAY_MT = { __name = "spapi.sandbox.json.array" }
-local EMPTY = "@@spapi-sandbox-empty-array@@"
+local EMPTY = "@@spapiSandboxEmptyArray@@"
 local EMPTY_Q = '"' .. EMPTY .. '"'
 
 -- Replace empty arrays marked with json.array by a sentinel (copying only
