@@ -22,7 +22,7 @@ SRC  = $(wildcard src/*.c)
 HDR  = $(wildcard src/*.h)
 CORE = build/$(LUA_VERSION)/spapi/core.so
 
-.PHONY: all deps build build-jit test bench install operations clean valgrind
+.PHONY: all deps build build-jit test bench install operations rockspec clean valgrind demo
 
 all: deps build $(if $(filter 5.4,$(LUA_VERSION)),build-jit)
 
@@ -44,6 +44,9 @@ build-jit:
 # Regenerate the operation tables from Amazon's models (committed; never hand-edit).
 operations:
 	$(LUA) tools/gen_operations.lua $(MODELS) lua/spapi/operations
+
+rockspec:
+	$(LUA) tools/gen_rockspec.lua > spapi-scm-1.rockspec
 
 test: all
 	@scripts/test.sh
