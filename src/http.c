@@ -1,2 +1,757 @@
+/* HTTP over libcurl. A session is one CURLSH share handle (connections, DNS,
+ * TLS sessions) plus a pool of reusable easy handles, so sequential requests
+ * reuse one keep-alive connection. A multi runs many requests at once over
+ * the same share and pool.
+ *
+ * Rules kept here: Lua values are read and checked before any curl resource
+ * is taken (so a raise cannot leak one); curl callbacks only append to C
+ * buffers owned by the request (no Lua calls inside libcurl); messages never
+ * contain header values. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <curl/curl.h>
 #include "spapi.h"
-void spapi_http_open(lua_State *L) { (void)L; }
+
+#define SESSION_MT "spapi.Session"
+#define MULTI_MT "spapi.Multi"
+#define POOL_MAX 64
+#define USER_AGENT "spapi/0.1 (Language=Lua)"
+
+typedef struct req {
+  CURL *easy;
+  struct curl_slist *hdrs;
+  spapi_buf body;  /* response body */
+  spapi_buf rhdr;  /* raw header lines of the latest (final) response */
+  spapi_buf desc;  /* "METHOD URL" for messages */
+  char errbuf[CURL_ERROR_SIZE];
+  double timeout;
+  int oom;
+  lua_Integer id;
+  CURLcode rc;     /* result once done (multi) */
+  struct req *next;
+} req;
+
+typedef struct session {
+  CURLSH *share;
+  req *pool[POOL_MAX];
+  int npool;
+  req *busy;       /* the request being performed by session:request */
+  int closed;
+  int nmulti;      /* live multis using the share */
+  double connect_timeout, timeout;
+  long verify, max_host_connections;
+  char *proxy, *noproxy, *cainfo, *capath, *user_agent;
+  lua_Number requests, connects, reused;
+} session;
+
+typedef struct multi {
+  CURLM *m;
+  session *s;
+  int sref;        /* registry reference keeping the session alive */
+  req *inflight;   /* linked list */
+  req *done;       /* completed, not yet returned to Lua */
+  int count;
+  lua_Integer next_id;
+  int closed;
+} multi;
+
+/* --- requests ---------------------------------------------------------------- */
+
+static void req_free(req *r) {
+  if (r == NULL) return;
+  if (r->easy) curl_easy_cleanup(r->easy);
+  curl_slist_free_all(r->hdrs);
+  spapi_buf_free(&r->body);
+  spapi_buf_free(&r->rhdr);
+  spapi_buf_free(&r->desc);
+  free(r);
+}
+
+static req *pool_take(session *s) {
+  req *r;
+  if (s->npool > 0) return s->pool[--s->npool];
+  r = (req *)calloc(1, sizeof(req));
+  if (r == NULL) return NULL;
+  r->easy = curl_easy_init();
+  if (r->easy == NULL) {
+    free(r);
+    return NULL;
+  }
+  return r;
+}
+
+static void pool_give(session *s, req *r) {
+  if (r == NULL) return;
+  curl_slist_free_all(r->hdrs);
+  r->hdrs = NULL;
+  r->next = NULL;
+  if (r->body.cap > (1u << 20)) spapi_buf_free(&r->body);
+  spapi_buf_reset(&r->body);
+  spapi_buf_reset(&r->rhdr);
+  spapi_buf_reset(&r->desc);
+  if (!s->closed && s->npool < POOL_MAX) s->pool[s->npool++] = r;
+  else req_free(r);
+}
+
+static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud) {
+  req *r = (req *)ud;
+  size_t n = size * nmemb;
+  if (!spapi_buf_add(&r->body, ptr, n)) {
+    r->oom = 1;
+    return 0;
+  }
+  return n;
+}
+
+static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud) {
+  req *r = (req *)ud;
+  size_t n = size * nmemb;
+  if (n >= 5 && memcmp(ptr, "HTTP/", 5) == 0) spapi_buf_reset(&r->rhdr); /* a new response begins */
+  if (!spapi_buf_add(&r->rhdr, ptr, n)) {
+    r->oom = 1;
+    return 0;
+  }
+  return n;
+}
+
+/* Request options read from Lua (strings anchored on the Lua stack). */
+typedef struct reqopts {
+  const char *method, *url, *body, *accept_encoding;
+  size_t body_len, url_len;
+  double timeout, connect_timeout;
+  int follow, has_body;
+  spapi_buf *hl; /* header lines, each NUL-terminated (userdata-owned) */
+} reqopts;
+
+static const char *opt_str(lua_State *L, int t, const char *name, const char *op, size_t *len) {
+  const char *v = NULL;
+  lua_getfield(L, t, name);
+  if (!lua_isnil(L, -1)) {
+    if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "%s: '%s' must be a string", op, name);
+    v = lua_tolstring(L, -1, len);
+  }
+  lua_pop(L, 1); /* still anchored by the options table */
+  return v;
+}
+
+static double opt_num(lua_State *L, int t, const char *name, const char *op, double dflt) {
+  double v = dflt;
+  lua_getfield(L, t, name);
+  if (!lua_isnil(L, -1)) {
+    if (lua_type(L, -1) != LUA_TNUMBER) luaL_error(L, "%s: '%s' must be a number", op, name);
+    v = (double)lua_tonumber(L, -1);
+    if (!(v > 0)) luaL_error(L, "%s: '%s' must be positive", op, name);
+  }
+  lua_pop(L, 1);
+  return v;
+}
+
+static int valid_header_name(const char *s, size_t n) {
+  size_t i;
+  if (n == 0) return 0;
+  for (i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c <= 32 || c >= 127 || c == ':') return 0;
+  }
+  return 1;
+}
+
+static int has_crlf(const char *s, size_t n) {
+  size_t i;
+  for (i = 0; i < n; i++)
+    if (s[i] == '\r' || s[i] == '\n') return 1;
+  return 0;
+}
+
+static void add_header_line(lua_State *L, reqopts *o, const char *op, int name_idx, int value_idx) {
+  size_t nl, vl;
+  const char *name, *val;
+  int vt = lua_type(L, value_idx);
+  if (lua_type(L, name_idx) != LUA_TSTRING) luaL_error(L, "%s: header names must be strings", op);
+  name = lua_tolstring(L, name_idx, &nl);
+  if (!valid_header_name(name, nl)) luaL_error(L, "%s: invalid header name '%s'", op, name);
+  if (vt != LUA_TSTRING && vt != LUA_TNUMBER) luaL_error(L, "%s: header '%s' must have a string value", op, name);
+  lua_pushvalue(L, value_idx);
+  val = lua_tolstring(L, -1, &vl);
+  if (has_crlf(val, vl)) luaL_error(L, "%s: header '%s' contains a line break", op, name);
+  if (!spapi_buf_add(o->hl, name, nl) ||
+      !(vl == 0 ? spapi_buf_addc(o->hl, ';') : (spapi_buf_add(o->hl, ": ", 2) && spapi_buf_add(o->hl, val, vl))) ||
+      !spapi_buf_addc(o->hl, '\0'))
+    luaL_error(L, "%s: out of memory", op);
+  lua_pop(L, 1);
+}
+
+/* Reads the request table at index t; pushes one userdata (the header buffer). */
+static void read_opts(lua_State *L, int t, session *s, reqopts *o, const char *op) {
+  memset(o, 0, sizeof(*o));
+  luaL_checktype(L, t, LUA_TTABLE);
+  o->hl = spapi_buf_push(L);
+  o->method = opt_str(L, t, "method", op, NULL);
+  if (o->method == NULL) o->method = "GET";
+  o->url = opt_str(L, t, "url", op, &o->url_len);
+  if (o->url == NULL) luaL_error(L, "%s: 'url' is required", op);
+  o->body = opt_str(L, t, "body", op, &o->body_len);
+  o->has_body = o->body != NULL;
+  o->accept_encoding = opt_str(L, t, "accept_encoding", op, NULL);
+  o->timeout = opt_num(L, t, "timeout", op, s->timeout);
+  o->connect_timeout = opt_num(L, t, "connect_timeout", op, s->connect_timeout);
+  lua_getfield(L, t, "follow");
+  o->follow = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  lua_getfield(L, t, "headers");
+  if (!lua_isnil(L, -1)) {
+    int h = lua_gettop(L);
+    if (!lua_istable(L, h)) luaL_error(L, "%s: 'headers' must be a table", op);
+    lua_pushnil(L);
+    while (lua_next(L, h) != 0) {
+      if (lua_type(L, -2) == LUA_TNUMBER) {
+        if (!lua_istable(L, -1)) luaL_error(L, "%s: header list entries must be {name, value}", op);
+        lua_rawgeti(L, -1, 1);
+        lua_rawgeti(L, -2, 2);
+        add_header_line(L, o, op, lua_gettop(L) - 1, lua_gettop(L));
+        lua_pop(L, 2);
+      } else {
+        add_header_line(L, o, op, lua_gettop(L) - 1, lua_gettop(L));
+      }
+      lua_pop(L, 1);
+    }
+  }
+  lua_pop(L, 1);
+}
+
+static void same_text(char *dst, size_t n, const char *src) {
+  size_t l = strlen(src);
+  if (l >= n) l = n - 1;
+  memcpy(dst, src, l);
+  dst[l] = 0;
+}
+
+/* Configures a pooled easy handle. No Lua calls. Returns 0 on success. */
+static int req_setup(session *s, req *r, const reqopts *o) {
+  CURL *e = r->easy;
+  size_t off = 0;
+  int ok = 1;
+  curl_easy_reset(e);
+  curl_slist_free_all(r->hdrs);
+  r->hdrs = NULL;
+  r->oom = 0;
+  r->errbuf[0] = 0;
+  r->timeout = o->timeout;
+  spapi_buf_reset(&r->body);
+  spapi_buf_reset(&r->rhdr);
+  spapi_buf_reset(&r->desc);
+  if (!spapi_buf_addstr(&r->desc, o->method) || !spapi_buf_addc(&r->desc, ' ') ||
+      !spapi_buf_add(&r->desc, o->url, o->url_len) || !spapi_buf_addc(&r->desc, '\0'))
+    return -1;
+  while (off < o->hl->len) {
+    const char *line = o->hl->p + off;
+    struct curl_slist *n = curl_slist_append(r->hdrs, line);
+    if (n == NULL) return -1;
+    r->hdrs = n;
+    off += strlen(line) + 1;
+  }
+  {
+    struct curl_slist *n = curl_slist_append(r->hdrs, "Expect:");
+    if (n == NULL) return -1;
+    r->hdrs = n;
+  }
+  ok &= curl_easy_setopt(e, CURLOPT_SHARE, s->share) == CURLE_OK;
+  ok &= curl_easy_setopt(e, CURLOPT_URL, o->url) == CURLE_OK;
+  ok &= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) == CURLE_OK;
+  ok &= curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1) == CURLE_OK;
+  ok &= curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L) == CURLE_OK;
+  ok &= curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf) == CURLE_OK;
+  ok &= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body) == CURLE_OK;
+  ok &= curl_easy_setopt(e, CURLOPT_WRITEDATA, (void *)r) == CURLE_OK;
+  ok &= curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header) == CURLE_OK;
+  ok &= curl_easy_setopt(e, CURLOPT_HEADERDATA, (void *)r) == CURLE_OK;
+  ok &= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(o->timeout * 1000 + 0.5)) == CURLE_OK;
+  ok &= curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(o->connect_timeout * 1000 + 0.5)) == CURLE_OK;
+  ok &= curl_easy_setopt(e, CURLOPT_USERAGENT, s->user_agent ? s->user_agent : USER_AGENT) == CURLE_OK;
+  ok &= curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->hdrs) == CURLE_OK;
+  ok &= curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, o->follow ? 1L : 0L) == CURLE_OK;
+  if (o->follow) ok &= curl_easy_setopt(e, CURLOPT_MAXREDIRS, 10L) == CURLE_OK;
+  if (o->accept_encoding) ok &= curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, o->accept_encoding) == CURLE_OK;
+  if (s->proxy) ok &= curl_easy_setopt(e, CURLOPT_PROXY, s->proxy) == CURLE_OK;
+  if (s->noproxy) ok &= curl_easy_setopt(e, CURLOPT_NOPROXY, s->noproxy) == CURLE_OK;
+  if (s->cainfo) ok &= curl_easy_setopt(e, CURLOPT_CAINFO, s->cainfo) == CURLE_OK;
+  if (s->capath) ok &= curl_easy_setopt(e, CURLOPT_CAPATH, s->capath) == CURLE_OK;
+  if (!s->verify) {
+    ok &= curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L) == CURLE_OK;
+    ok &= curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L) == CURLE_OK;
+  }
+  if (strcmp(o->method, "HEAD") == 0) {
+    ok &= curl_easy_setopt(e, CURLOPT_NOBODY, 1L) == CURLE_OK;
+  } else if (o->has_body || strcmp(o->method, "POST") == 0) {
+    ok &= curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->body_len) == CURLE_OK;
+    ok &= curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, o->has_body ? o->body : "") == CURLE_OK;
+    if (strcmp(o->method, "POST") != 0) ok &= curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, o->method) == CURLE_OK;
+  } else {
+    ok &= curl_easy_setopt(e, CURLOPT_HTTPGET, 1L) == CURLE_OK;
+    if (strcmp(o->method, "GET") != 0) ok &= curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, o->method) == CURLE_OK;
+  }
+  return ok ? 0 : -1;
+}
+
+static const char *error_kind(CURLcode rc) {
+  switch (rc) {
+    case CURLE_OPERATION_TIMEDOUT: return "timeout";
+    case CURLE_COULDNT_CONNECT: return "connect";
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY: return "resolve";
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ENGINE_SETFAILED:
+    case CURLE_SSL_ENGINE_INITFAILED:
+    case CURLE_SSL_SHUTDOWN_FAILED:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_SSL_CLIENTCERT:
+    case CURLE_USE_SSL_FAILED: return "tls";
+    case CURLE_SEND_ERROR: return "send";
+    case CURLE_RECV_ERROR: return "recv";
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE: return "closed";
+    default: return "other";
+  }
+}
+
+static void count_stats(session *s, req *r) {
+  long nc = 0;
+  curl_easy_getinfo(r->easy, CURLINFO_NUM_CONNECTS, &nc);
+  s->requests += 1;
+  s->connects += (lua_Number)nc;
+  if (r->rc == CURLE_OK && nc == 0) s->reused += 1;
+}
+
+/* Error message without header values: "<what>: METHOD URL". */
+static void push_error_message(lua_State *L, req *r) {
+  const char *desc = r->desc.p ? r->desc.p : "request";
+  if (r->oom) {
+    lua_pushfstring(L, "out of memory reading the response: %s", desc);
+  } else if (r->rc == CURLE_OPERATION_TIMEDOUT) {
+    char t[32];
+    snprintf(t, sizeof(t), "%.1f", r->timeout);
+    lua_pushfstring(L, "timeout after %ss: %s", t, desc);
+  } else {
+    char what[CURL_ERROR_SIZE + 8];
+    same_text(what, sizeof(what), r->errbuf[0] ? r->errbuf : curl_easy_strerror(r->rc));
+    lua_pushfstring(L, "%s: %s", what, desc);
+  }
+}
+
+/* Pushes a table of response headers (lowercase name → value, repeats joined with ", "). */
+static void push_headers(lua_State *L, req *r) {
+  const char *p = r->rhdr.p, *end = p ? p + r->rhdr.len : NULL;
+  int t;
+  lua_newtable(L);
+  t = lua_gettop(L);
+  while (p && p < end) {
+    const char *eol = p, *colon, *v, *ve;
+    while (eol < end && *eol != '\n') eol++;
+    colon = p;
+    while (colon < eol && *colon != ':') colon++;
+    if (colon < eol && colon > p && memcmp(p, "HTTP/", 5) != 0) {
+      char name[256];
+      size_t nl = (size_t)(colon - p), i;
+      if (nl < sizeof(name)) {
+        for (i = 0; i < nl; i++) name[i] = (p[i] >= 'A' && p[i] <= 'Z') ? (char)(p[i] + 32) : p[i];
+        v = colon + 1;
+        ve = eol;
+        while (v < ve && (*v == ' ' || *v == '\t')) v++;
+        while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t')) ve--;
+        lua_pushlstring(L, name, nl);
+        lua_pushvalue(L, -1);
+        lua_rawget(L, t);
+        if (lua_isnil(L, -1)) {
+          lua_pop(L, 1);
+          lua_pushlstring(L, v, (size_t)(ve - v));
+        } else {
+          lua_pushliteral(L, ", ");
+          lua_pushlstring(L, v, (size_t)(ve - v));
+          lua_concat(L, 3);
+        }
+        lua_rawset(L, t);
+      }
+    }
+    p = eol + 1;
+  }
+}
+
+/* --- session ----------------------------------------------------------------- */
+
+static session *check_session(lua_State *L, int i) {
+  return (session *)luaL_checkudata(L, i, SESSION_MT);
+}
+
+static session *open_session(lua_State *L, int i, const char *op) {
+  session *s = check_session(L, i);
+  if (s->closed) luaL_error(L, "%s: the session is closed", op);
+  return s;
+}
+
+static void session_free_share(session *s) {
+  if (s->share != NULL && s->nmulti == 0) {
+    curl_share_cleanup(s->share);
+    s->share = NULL;
+    free(s->proxy);
+    free(s->noproxy);
+    free(s->cainfo);
+    free(s->capath);
+    free(s->user_agent);
+    s->proxy = s->noproxy = s->cainfo = s->capath = s->user_agent = NULL;
+  }
+}
+
+static int session_close(lua_State *L) {
+  session *s = check_session(L, 1);
+  if (!s->closed) {
+    int i;
+    s->closed = 1;
+    for (i = 0; i < s->npool; i++) req_free(s->pool[i]);
+    s->npool = 0;
+    req_free(s->busy);
+    s->busy = NULL;
+  }
+  session_free_share(s);
+  return 0;
+}
+
+static int dupopt(lua_State *L, int t, const char *name, char **dst) {
+  const char *v = opt_str(L, t, name, "session", NULL);
+  if (v == NULL) return 1;
+  *dst = strdup(v);
+  return *dst != NULL;
+}
+
+static int l_session(lua_State *L) {
+  session *s;
+  int t;
+  if (lua_isnoneornil(L, 1)) {
+    lua_settop(L, 0);
+    lua_newtable(L);
+  }
+  luaL_checktype(L, 1, LUA_TTABLE);
+  t = 1;
+  s = (session *)spapi_newuserdata(L, sizeof(session));
+  memset(s, 0, sizeof(*s));
+  luaL_setmetatable(L, SESSION_MT);
+  s->connect_timeout = opt_num(L, t, "connect_timeout", "session", 10.0);
+  s->timeout = opt_num(L, t, "timeout", "session", 60.0);
+  lua_getfield(L, t, "verify");
+  s->verify = lua_isnil(L, -1) ? 1 : lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  lua_getfield(L, t, "max_host_connections");
+  if (!lua_isnil(L, -1)) {
+    if (lua_type(L, -1) != LUA_TNUMBER || lua_tonumber(L, -1) < 0)
+      luaL_error(L, "session: 'max_host_connections' must be a non-negative number");
+    s->max_host_connections = (long)lua_tonumber(L, -1);
+  }
+  lua_pop(L, 1);
+  /* everything read; now acquire resources (a raise below still leaves them to __gc) */
+  s->share = curl_share_init();
+  if (s->share == NULL || !dupopt(L, t, "proxy", &s->proxy) || !dupopt(L, t, "noproxy", &s->noproxy) ||
+      !dupopt(L, t, "cainfo", &s->cainfo) || !dupopt(L, t, "capath", &s->capath) ||
+      !dupopt(L, t, "user_agent", &s->user_agent))
+    return luaL_error(L, "session: out of memory");
+  curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+  curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+  curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+  return 1;
+}
+
+static int push_failure(lua_State *L, req *r) {
+  lua_pushnil(L);
+  push_error_message(L, r);
+  lua_pushstring(L, r->oom ? "other" : error_kind(r->rc));
+  spapi_pushint(L, (int)r->rc);
+  return 4;
+}
+
+static int session_request(lua_State *L) {
+  session *s = open_session(L, 1, "request");
+  reqopts o;
+  req *r;
+  long status = 0;
+  read_opts(L, 2, s, &o, "request");
+  r = pool_take(s);
+  if (r == NULL) return luaL_error(L, "request: out of memory");
+  s->busy = r;
+  if (req_setup(s, r, &o) != 0) {
+    s->busy = NULL;
+    pool_give(s, r);
+    return luaL_error(L, "request: cannot configure libcurl (out of memory?)");
+  }
+  r->rc = curl_easy_perform(r->easy);
+  count_stats(s, r);
+  if (r->rc != CURLE_OK || r->oom) {
+    int n = push_failure(L, r);
+    s->busy = NULL;
+    pool_give(s, r);
+    return n;
+  }
+  curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+  spapi_pushint(L, status);
+  push_headers(L, r);
+  lua_pushlstring(L, r->body.p ? r->body.p : "", r->body.len);
+  s->busy = NULL;
+  pool_give(s, r);
+  return 3;
+}
+
+static int session_stats(lua_State *L) {
+  session *s = check_session(L, 1);
+  lua_createtable(L, 0, 3);
+  spapi_pushint(L, s->requests);
+  lua_setfield(L, -2, "requests");
+  spapi_pushint(L, s->connects);
+  lua_setfield(L, -2, "connects");
+  spapi_pushint(L, s->reused);
+  lua_setfield(L, -2, "reused");
+  return 1;
+}
+
+static int session_tostring(lua_State *L) {
+  session *s = check_session(L, 1);
+  lua_pushfstring(L, "spapi.Session: %p%s", (void *)s, s->closed ? " (closed)" : "");
+  return 1;
+}
+
+/* --- multi ------------------------------------------------------------------- */
+
+static multi *check_multi(lua_State *L, int i) { return (multi *)luaL_checkudata(L, i, MULTI_MT); }
+
+static multi *open_multi(lua_State *L, int i, const char *op) {
+  multi *m = check_multi(L, i);
+  if (m->closed) luaL_error(L, "%s: the multi is closed", op);
+  return m;
+}
+
+static int multi_close(lua_State *L) {
+  multi *m = check_multi(L, 1);
+  req *r, *nx;
+  if (m->closed) return 0;
+  m->closed = 1;
+  for (r = m->inflight; r; r = nx) {
+    nx = r->next;
+    if (m->m) curl_multi_remove_handle(m->m, r->easy);
+    if (m->s) pool_give(m->s, r);
+    else req_free(r);
+  }
+  m->inflight = NULL;
+  for (r = m->done; r; r = nx) {
+    nx = r->next;
+    if (m->s) pool_give(m->s, r);
+    else req_free(r);
+  }
+  m->done = NULL;
+  m->count = 0;
+  if (m->m) curl_multi_cleanup(m->m);
+  m->m = NULL;
+  if (m->s) {
+    m->s->nmulti--;
+    if (m->s->closed) session_free_share(m->s);
+    m->s = NULL;
+  }
+  if (m->sref != LUA_NOREF && m->sref != LUA_REFNIL) luaL_unref(L, LUA_REGISTRYINDEX, m->sref);
+  m->sref = LUA_NOREF;
+  return 0;
+}
+
+static int session_multi(lua_State *L) {
+  session *s = open_session(L, 1, "multi");
+  multi *m = (multi *)spapi_newuserdata(L, sizeof(multi));
+  memset(m, 0, sizeof(*m));
+  m->sref = LUA_NOREF;
+  m->closed = 1; /* until fully set up, __gc has nothing to release */
+  luaL_setmetatable(L, MULTI_MT);
+  lua_pushvalue(L, 1);
+  m->sref = luaL_ref(L, LUA_REGISTRYINDEX);
+  m->m = curl_multi_init();
+  m->s = s;
+  s->nmulti++;
+  m->closed = 0;
+  if (m->m == NULL) return luaL_error(L, "multi: out of memory");
+  if (s->max_host_connections > 0)
+    curl_multi_setopt(m->m, CURLMOPT_MAX_HOST_CONNECTIONS, s->max_host_connections);
+  m->next_id = 1;
+  return 1;
+}
+
+static int multi_add(lua_State *L) {
+  multi *m = open_multi(L, 1, "multi:add");
+  session *s = m->s;
+  reqopts o;
+  req *r;
+  if (s->closed) return luaL_error(L, "multi:add: the session is closed");
+  read_opts(L, 2, s, &o, "multi:add");
+  r = pool_take(s);
+  if (r == NULL) return luaL_error(L, "multi:add: out of memory");
+  if (req_setup(s, r, &o) != 0) {
+    pool_give(s, r);
+    return luaL_error(L, "multi:add: cannot configure libcurl (out of memory?)");
+  }
+  r->id = m->next_id++;
+  if (curl_multi_add_handle(m->m, r->easy) != CURLM_OK) {
+    pool_give(s, r);
+    return luaL_error(L, "multi:add: curl_multi_add_handle failed");
+  }
+  r->next = m->inflight;
+  m->inflight = r;
+  m->count++;
+  spapi_pushint(L, r->id);
+  return 1;
+}
+
+/* Move finished transfers from inflight to done. No Lua calls. */
+static int harvest(multi *m) {
+  CURLMsg *msg;
+  int left, moved = 0;
+  while ((msg = curl_multi_info_read(m->m, &left)) != NULL) {
+    req **pp, *r;
+    if (msg->msg != CURLMSG_DONE) continue;
+    for (pp = &m->inflight; *pp; pp = &(*pp)->next)
+      if ((*pp)->easy == msg->easy_handle) break;
+    r = *pp;
+    if (r == NULL) continue;
+    r->rc = msg->data.result;
+    *pp = r->next;
+    curl_multi_remove_handle(m->m, r->easy);
+    count_stats(m->s, r);
+    r->next = m->done;
+    m->done = r;
+    m->count--;
+    moved++;
+  }
+  return moved;
+}
+
+static double mono(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int multi_wait(lua_State *L) {
+  multi *m = open_multi(L, 1, "multi:wait");
+  double timeout = luaL_optnumber(L, 2, 0), deadline = mono() + (timeout > 0 ? timeout : 0);
+  int n = 0;
+  lua_settop(L, 2);
+  for (;;) {
+    int running = 0;
+    curl_multi_perform(m->m, &running);
+    harvest(m);
+    if (m->done != NULL || m->count == 0) break;
+    {
+      double left = deadline - mono();
+      if (left <= 0) break;
+      curl_multi_poll(m->m, NULL, 0, (int)(left * 1000) + 1, NULL);
+    }
+  }
+  lua_newtable(L);
+  while (m->done != NULL) {
+    req *r = m->done;
+    lua_createtable(L, 0, 4);
+    spapi_pushint(L, r->id);
+    lua_setfield(L, -2, "id");
+    if (r->rc != CURLE_OK || r->oom) {
+      push_error_message(L, r);
+      lua_setfield(L, -2, "err");
+      lua_pushstring(L, r->oom ? "other" : error_kind(r->rc));
+      lua_setfield(L, -2, "kind");
+      spapi_pushint(L, (int)r->rc);
+      lua_setfield(L, -2, "curl_code");
+    } else {
+      long status = 0;
+      curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+      spapi_pushint(L, status);
+      lua_setfield(L, -2, "status");
+      push_headers(L, r);
+      lua_setfield(L, -2, "headers");
+      lua_pushlstring(L, r->body.p ? r->body.p : "", r->body.len);
+      lua_setfield(L, -2, "body");
+    }
+    lua_rawseti(L, -2, ++n);
+    m->done = r->next;
+    pool_give(m->s, r);
+  }
+  return 1;
+}
+
+static int multi_count(lua_State *L) {
+  multi *m = check_multi(L, 1);
+  spapi_pushint(L, m->count);
+  return 1;
+}
+
+static int multi_tostring(lua_State *L) {
+  multi *m = check_multi(L, 1);
+  if (m->closed) lua_pushfstring(L, "spapi.Multi: %p (closed)", (void *)m);
+  else lua_pushfstring(L, "spapi.Multi: %p (%d in flight)", (void *)m, m->count);
+  return 1;
+}
+
+/* --- registration ------------------------------------------------------------ */
+
+static const luaL_Reg session_methods[] = {
+  {"request", session_request},
+  {"multi", session_multi},
+  {"stats", session_stats},
+  {"close", session_close},
+  {NULL, NULL},
+};
+
+static const luaL_Reg multi_methods[] = {
+  {"add", multi_add},
+  {"wait", multi_wait},
+  {"count", multi_count},
+  {"close", multi_close},
+  {NULL, NULL},
+};
+
+static void new_class(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction gc,
+                      lua_CFunction tostring) {
+  if (luaL_newmetatable(L, name)) {
+    lua_newtable(L);
+    luaL_setfuncs(L, methods, 0);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, gc);
+    lua_setfield(L, -2, "__close");
+    lua_pushcfunction(L, tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_pushstring(L, name);
+    lua_setfield(L, -2, "__name");
+  }
+  lua_pop(L, 1);
+}
+
+static const luaL_Reg funcs[] = {
+  {"session", l_session},
+  {NULL, NULL},
+};
+
+void spapi_http_open(lua_State *L) {
+  static int inited = 0;
+  if (!inited) {
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    inited = 1;
+  }
+  new_class(L, SESSION_MT, session_methods, session_close, session_tostring);
+  new_class(L, MULTI_MT, multi_methods, multi_close, multi_tostring);
+  luaL_setfuncs(L, funcs, 0);
+  {
+    curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+    lua_pushstring(L, v && v->version ? v->version : "unknown");
+    lua_setfield(L, -2, "curl_version");
+  }
+}

@@ -1,0 +1,321 @@
+-- spapi.core sessions and multis against a real nginx on loopback.
+local core = require "spapi.core"
+local H = require "helpers"
+local cjson = require("cjson.safe").new()
+
+local srv = H.nginx([[
+  client_max_body_size 16m;
+  client_body_buffer_size 16m;
+  location /echo { content_by_lua_block {
+    local cjson = require("cjson.safe").new()
+    ngx.req.read_body()
+    ngx.header["Content-Type"] = "application/json"
+    ngx.say(cjson.encode({ method = ngx.req.get_method(), headers = ngx.req.get_headers(),
+      body = ngx.req.get_body_data(), uri = ngx.var.request_uri }))
+  } }
+  location /digest { content_by_lua_block {
+    ngx.req.read_body()
+    local b = ngx.req.get_body_data() or ""
+    ngx.say(#b, " ", ngx.md5(b))
+  } }
+  location ~ ^/status/(\d+)$ { content_by_lua_block {
+    ngx.status = tonumber(ngx.var[1])
+    if ngx.status == 429 then ngx.header["Retry-After"] = "2" end
+    ngx.header["x-amzn-RequestId"] = "req-" .. ngx.var[1]
+    ngx.say("status ", ngx.var[1])
+  } }
+  location /multi-header { content_by_lua_block {
+    ngx.header["X-Multi"] = { "one", "two" }
+    ngx.header["X-Spaced"] = "  padded  "
+    ngx.say("ok")
+  } }
+  location /redirect { return 302 /echo?from=redirect; }
+  location /slow { content_by_lua_block {
+    ngx.sleep(tonumber(ngx.var.arg_s) or 3)
+    ngx.say("slept ", ngx.var.arg_i or "")
+  } }
+  location /close { return 444; }
+  location /gz {
+    gzip on; gzip_types application/json; gzip_min_length 0;
+    content_by_lua_block {
+      ngx.header["Content-Type"] = "application/json"
+      ngx.say(string.rep('{"compressible":true}', 200))
+    }
+  }
+  location /big { content_by_lua_block { ngx.print(string.rep("0123456789abcdef", 131072)) } }
+]])
+
+local function session(opts) return core.session(opts) end
+
+describe("core.session", function()
+  it("is a userdata with a safe __tostring", function()
+    local s = session{ user_agent = "ua-test" }
+    assert.equal("userdata", type(s))
+    assert.matches("^spapi%.Session: 0?x?%x+", tostring(s))
+    s:close()
+  end)
+
+  it("GETs and returns status, lowercase headers and body", function()
+    local s = session()
+    local status, headers, body = s:request{ url = srv.url .. "/echo?a=1&b=x%20y" }
+    assert.equal(200, status)
+    assert.equal(math.type and "integer" or "number", math.type and math.type(status) or type(status))
+    assert.equal("application/json", headers["content-type"])
+    local echo = assert(cjson.decode(body))
+    assert.equal("GET", echo.method)
+    assert.equal("/echo?a=1&b=x%20y", echo.uri)
+    assert.matches("^spapi/", echo.headers["user-agent"])
+    assert.is_nil(echo.headers["expect"])
+    s:close()
+  end)
+
+  it("sends headers given as a map or as a list, and bodies with any method", function()
+    local s = session{ user_agent = "my-app/1.0 (Language=Lua)" }
+    local _, _, body = s:request{ method = "POST", url = srv.url .. "/echo",
+      headers = { ["Content-Type"] = "application/json", ["X-Amz-Access-Token"] = "Atza|t", ["X-Num"] = 5 },
+      body = '{"a":1}' }
+    local echo = cjson.decode(body)
+    assert.equal("POST", echo.method)
+    assert.equal('{"a":1}', echo.body)
+    assert.equal("application/json", echo.headers["content-type"])
+    assert.equal("Atza|t", echo.headers["x-amz-access-token"])
+    assert.equal("5", echo.headers["x-num"])
+    assert.equal("my-app/1.0 (Language=Lua)", echo.headers["user-agent"])
+    for _, m in ipairs({ "PUT", "PATCH", "DELETE" }) do
+      local st, _, b = s:request{ method = m, url = srv.url .. "/echo",
+        headers = { { "X-Dup", "1" }, { "Content-Type", "text/plain" } }, body = m .. " body" }
+      assert.equal(200, st)
+      local e = cjson.decode(b)
+      assert.equal(m, e.method)
+      assert.equal(m .. " body", e.body)
+      assert.equal("1", e.headers["x-dup"])
+    end
+    local st, _, b = s:request{ method = "DELETE", url = srv.url .. "/echo" }
+    assert.equal(200, st)
+    assert.equal("DELETE", cjson.decode(b).method)
+    st, _, b = s:request{ method = "HEAD", url = srv.url .. "/echo" }
+    assert.equal(200, st)
+    assert.equal("", b)
+    s:close()
+  end)
+
+  it("returns HTTP error statuses as normal results", function()
+    local s = session()
+    for _, code in ipairs({ 400, 403, 404, 429, 500, 503 }) do
+      local status, headers, body = s:request{ url = srv.url .. "/status/" .. code }
+      assert.equal(code, status)
+      assert.equal("req-" .. code, headers["x-amzn-requestid"])
+      assert.equal("status " .. code .. "\n", body)
+      if code == 429 then assert.equal("2", headers["retry-after"]) end
+    end
+    s:close()
+  end)
+
+  it("joins repeated response headers with ', ' and trims values", function()
+    local s = session()
+    local _, headers = s:request{ url = srv.url .. "/multi-header" }
+    assert.equal("one, two", headers["x-multi"])
+    assert.equal("padded", headers["x-spaced"])
+    s:close()
+  end)
+
+  it("does not follow redirects unless asked, and keeps only the final headers", function()
+    local s = session()
+    local status, headers = s:request{ url = srv.url .. "/redirect" }
+    assert.equal(302, status)
+    assert.matches("/echo%?from=redirect$", headers["location"])
+    local status2, headers2, body2 = s:request{ url = srv.url .. "/redirect", follow = true }
+    assert.equal(200, status2)
+    assert.is_nil(headers2["location"])
+    assert.equal("/echo?from=redirect", cjson.decode(body2).uri)
+    s:close()
+  end)
+
+  it("sends and receives large bodies", function()
+    local s = session()
+    local data = core.random_bytes(3 * 1024 * 1024)
+    local status, _, body = s:request{ method = "PUT", url = srv.url .. "/digest", body = data,
+      headers = { ["Content-Type"] = "application/octet-stream" } }
+    assert.equal(200, status)
+    local len, md5 = body:match("^(%d+) (%x+)")
+    assert.equal(#data, tonumber(len))
+    assert.equal(32, #md5)
+    local _, _, big = s:request{ url = srv.url .. "/big" }
+    assert.equal(2 * 1024 * 1024, #big)
+    assert.equal(string.rep("0123456789abcdef", 4), big:sub(1, 64))
+    s:close()
+  end)
+
+  it("leaves gzip bodies alone unless accept_encoding is given", function()
+    local s = session()
+    local status, headers, raw = s:request{ url = srv.url .. "/gz", headers = { ["Accept-Encoding"] = "gzip" } }
+    assert.equal(200, status)
+    assert.equal("gzip", headers["content-encoding"])
+    local expected = string.rep('{"compressible":true}', 200) .. "\n"
+    assert.equal(expected, core.gunzip(raw))
+    local _, _, decoded = s:request{ url = srv.url .. "/gz", accept_encoding = "gzip" }
+    assert.equal(expected, decoded)
+    s:close()
+  end)
+
+  it("reports a timeout with kind 'timeout' and no header values in the message", function()
+    local s = session()
+    local url = srv.url .. "/slow?s=3"
+    local ok, msg, kind, code = s:request{ url = url, timeout = 0.5, headers = { ["X-Amz-Access-Token"] = "TOPSECRET" } }
+    assert.is_nil(ok)
+    assert.equal("timeout", kind)
+    assert.equal(28, code)
+    assert.equal("timeout after 0.5s: GET " .. url, msg)
+    assert.is_nil(msg:find("TOPSECRET", 1, true))
+    s:close()
+  end)
+
+  it("reports a connection closed without a reply as kind 'closed'", function()
+    local s = session()
+    local ok, msg, kind, code = s:request{ url = srv.url .. "/close" }
+    assert.is_nil(ok)
+    assert.equal("closed", kind)
+    assert.equal(52, code)
+    assert.matches("GET " .. srv.url .. "/close", msg, 1, true)
+    -- the session stays usable
+    assert.equal(200, (s:request{ url = srv.url .. "/echo" }))
+    s:close()
+  end)
+
+  it("reports refused connections and unknown hosts", function()
+    local s = session{ connect_timeout = 3 }
+    local ok, msg, kind = s:request{ url = "http://127.0.0.1:" .. core.free_port() .. "/x" }
+    assert.is_nil(ok)
+    assert.equal("connect", kind)
+    assert.is_string(msg)
+    ok, msg, kind = s:request{ url = "http://no-such-host.invalid/x" }
+    assert.is_nil(ok)
+    assert.equal("resolve", kind)
+    assert.matches("no-such-host.invalid", msg, 1, true)
+    s:close()
+  end)
+
+  it("reuses one keep-alive connection for sequential requests", function()
+    local s = session()
+    for i = 1, 20 do
+      local status = s:request{ url = srv.url .. "/echo?i=" .. i }
+      assert.equal(200, status)
+    end
+    assert.same({ requests = 20, connects = 1, reused = 19 }, s:stats())
+    s:close()
+  end)
+
+  it("raises on programmer errors", function()
+    local s = session()
+    assert.has_error(function() s:request{} end)
+    assert.has_error(function() s:request{ url = srv.url, headers = { ["X-Bad"] = "a\r\nInjected: 1" } } end)
+    assert.has_error(function() s:request{ url = srv.url, headers = { ["Bad Name"] = "x" } } end)
+    assert.has_error(function() s:request{ url = srv.url, timeout = "soon" } end)
+    assert.has_error(function() core.session{ timeout = -1 } end)
+    s:close()
+  end)
+
+  it("close is idempotent and a closed session refuses requests", function()
+    local s = session()
+    s:close()
+    s:close()
+    assert.matches("closed", tostring(s))
+    local ok, err = pcall(s.request, s, { url = srv.url .. "/echo" })
+    assert.is_false(ok)
+    assert.matches("closed", err)
+  end)
+end)
+
+describe("core multi", function()
+  it("runs 16 requests at once and returns every result with its id", function()
+    local s = session()
+    local m = s:multi()
+    assert.matches("^spapi%.Multi: ", tostring(m))
+    local want = {}
+    for i = 1, 16 do
+      local id = m:add{ url = srv.url .. "/slow?s=0.2&i=" .. i }
+      want[id] = "slept " .. i .. "\n"
+    end
+    assert.equal(16, m:count())
+    local got, n = {}, 0
+    while m:count() > 0 do
+      for _, r in ipairs(m:wait(10)) do
+        assert.is_nil(r.err)
+        assert.equal(200, r.status)
+        assert.is_table(r.headers)
+        got[r.id] = r.body
+        n = n + 1
+      end
+    end
+    assert.equal(16, n)
+    assert.same(want, got)
+    assert.equal(16, s:stats().requests)
+    m:close()
+    s:close()
+  end)
+
+  it("reports failures per request and returns an empty table on timeout", function()
+    local s = session()
+    local m = s:multi()
+    local bad = m:add{ url = "http://127.0.0.1:" .. core.free_port() .. "/" }
+    local slow = m:add{ url = srv.url .. "/slow?s=5", timeout = 0.5 }
+    local results = {}
+    for _ = 1, 50 do
+      for _, r in ipairs(m:wait(5)) do results[r.id] = r end
+      if m:count() == 0 then break end
+    end
+    assert.equal("connect", results[bad].kind)
+    assert.equal(7, results[bad].curl_code)
+    assert.equal("timeout", results[slow].kind)
+    assert.matches("^timeout after 0.5s: GET ", results[slow].err)
+    assert.same({}, m:wait(0.05)) -- nothing in flight
+    local id = m:add{ url = srv.url .. "/slow?s=2" }
+    assert.same({}, m:wait(0.1))
+    assert.equal(1, m:count())
+    assert.is_number(id)
+    m:close()
+    m:close()
+    assert.equal(0, m:count())
+    assert.has_error(function() m:add{ url = srv.url } end)
+    s:close()
+  end)
+
+  it("shares connections with the session and honours max_host_connections", function()
+    local s = session{ max_host_connections = 2 }
+    local m = s:multi()
+    for i = 1, 8 do m:add{ url = srv.url .. "/slow?s=0.1&i=" .. i } end
+    local n = 0
+    while m:count() > 0 do n = n + #m:wait(10) end
+    assert.equal(8, n)
+    local st = s:stats()
+    assert.equal(8, st.requests)
+    assert.equal(2, st.connects)
+    -- a sequential request afterwards reuses one of those connections
+    assert.equal(200, (s:request{ url = srv.url .. "/echo" }))
+    assert.equal(2, s:stats().connects)
+    m:close()
+    s:close()
+  end)
+
+  it("survives the session being closed while a multi still runs", function()
+    local s = session()
+    local m = s:multi()
+    m:add{ url = srv.url .. "/slow?s=0.2" }
+    s:close()
+    local r
+    while m:count() > 0 do r = m:wait(5)[1] or r end
+    assert.equal(200, r.status)
+    assert.has_error(function() m:add{ url = srv.url } end)
+    m:close()
+  end)
+
+  it("is collected without an explicit close", function()
+    local s = session()
+    local m = s:multi()
+    m:add{ url = srv.url .. "/slow?s=1" }
+    m = nil
+    s = nil
+    collectgarbage()
+    collectgarbage()
+  end)
+end)
