@@ -311,7 +311,17 @@ local function build_operation(doc, api, path, method, item, op)
     response_type = "binary"
   end
 
+  -- one-line summary for help screens: the description's first sentence
+  local summary = op.summary
+  if type(summary) ~= "string" or summary == "" or summary == op.operationId then
+    summary = (desc:match("^%s*([^\n]*)") or "")
+    summary = summary:match("^(.-%.)%s") or summary
+  end
+  summary = summary:gsub("%[([^%]]*)%]%([^%)]*%)", "%1"):gsub("`", ""):gsub("%*%*", ""):gsub("%s+$", "")
+  if #summary > 200 then summary = summary:sub(1, 197) .. "..." end
+
   local o = {
+    summary = summary ~= "" and summary or nil,
     method = method:upper(),
     path = path,
     rate = rate, burst = burst,
@@ -374,7 +384,7 @@ end
 local ORDER = {}
 for i, k in ipairs({
   "api", "version", "title", "model",
-  "method", "path", "rate", "burst", "restricted", "data_elements", "grantless", "scope",
+  "summary", "method", "path", "rate", "burst", "restricted", "data_elements", "grantless", "scope",
   "sandbox_only", "deprecated", "consumes", "produces", "idempotent",
   "name", "in", "required", "type", "format", "schema", "body_required", "enum", "items",
   "collection_format", "min_items", "max_items", "minimum", "maximum", "min_length", "max_length",

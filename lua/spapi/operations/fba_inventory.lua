@@ -7,6 +7,7 @@ return {
   model = "fbaInventory.json",
   operations = {
     addInventory = {
+      summary = "Requests that Amazon add items to the Sandbox Inventory with desired amount of quantity in the sandbox environment.",
       method = "POST",
       path = "/fba/inventory/v1/items/inventory",
       restricted = false,
@@ -24,6 +25,7 @@ return {
       response_schema = "AddInventoryResponse",
     },
     createInventoryItem = {
+      summary = "Requests that Amazon create product-details in the Sandbox Inventory in the sandbox environment.",
       method = "POST",
       path = "/fba/inventory/v1/items",
       restricted = false,
@@ -40,6 +42,7 @@ return {
       response_schema = "CreateInventoryItemResponse",
     },
     deleteInventoryItem = {
+      summary = "Requests that Amazon Deletes an item from the Sandbox Inventory in the sandbox environment.",
       method = "DELETE",
       path = "/fba/inventory/v1/items/{sellerSku}",
       restricted = false,
@@ -57,6 +60,7 @@ return {
       response_schema = "DeleteInventoryItemResponse",
     },
     getInventorySummaries = {
+      summary = "Returns a list of inventory summaries.",
       method = "GET",
       path = "/fba/inventory/v1/summaries",
       rate = 2,

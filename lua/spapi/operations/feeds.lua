@@ -7,6 +7,7 @@ return {
   model = "feeds_2021-06-30.json",
   operations = {
     cancelFeed = {
+      summary = "Cancels the feed that you specify.",
       method = "DELETE",
       path = "/feeds/2021-06-30/feeds/{feedId}",
       rate = 2,
@@ -23,6 +24,7 @@ return {
       response_type = "empty",
     },
     createFeed = {
+      summary = "Creates a feed.",
       method = "POST",
       path = "/feeds/2021-06-30/feeds",
       rate = 0.0083,
@@ -40,6 +42,7 @@ return {
       response_schema = "CreateFeedResponse",
     },
     createFeedDocument = {
+      summary = "Creates a feed document for the feed type that you specify.",
       method = "POST",
       path = "/feeds/2021-06-30/documents",
       rate = 0.5,
@@ -57,6 +60,7 @@ return {
       response_schema = "CreateFeedDocumentResponse",
     },
     getFeed = {
+      summary = "Returns feed details (including the resultDocumentId, if available) for the feed that you specify.",
       method = "GET",
       path = "/feeds/2021-06-30/feeds/{feedId}",
       rate = 2,
@@ -74,6 +78,7 @@ return {
       response_schema = "Feed",
     },
     getFeedDocument = {
+      summary = "Returns the information required for retrieving a feed document's contents.",
       method = "GET",
       path = "/feeds/2021-06-30/documents/{feedDocumentId}",
       rate = 0.0222,
@@ -92,6 +97,7 @@ return {
       response_schema = "FeedDocument",
     },
     getFeeds = {
+      summary = "Returns feed details for the feeds that match the filters that you specify.",
       method = "GET",
       path = "/feeds/2021-06-30/feeds",
       rate = 0.0222,

@@ -7,6 +7,7 @@ return {
   model = "fulfillmentOutbound_2020-07-01.json",
   operations = {
     cancelFulfillmentOrder = {
+      summary = "Requests that Amazon stop attempting to fulfill the fulfillment order indicated by the specified order identifier.",
       method = "PUT",
       path = "/fba/outbound/2020-07-01/fulfillmentOrders/{sellerFulfillmentOrderId}/cancel",
       rate = 2,
@@ -24,6 +25,7 @@ return {
       response_schema = "CancelFulfillmentOrderResponse",
     },
     createFulfillmentOrder = {
+      summary = "Requests that Amazon ship items from the seller's inventory in Amazon's fulfillment network to a destination address.",
       method = "POST",
       path = "/fba/outbound/2020-07-01/fulfillmentOrders",
       rate = 2,
@@ -41,6 +43,7 @@ return {
       response_schema = "CreateFulfillmentOrderResponse",
     },
     createFulfillmentReturn = {
+      summary = "Creates a fulfillment return.",
       method = "PUT",
       path = "/fba/outbound/2020-07-01/fulfillmentOrders/{sellerFulfillmentOrderId}/return",
       rate = 2,
@@ -59,6 +62,7 @@ return {
       response_schema = "CreateFulfillmentReturnResponse",
     },
     deliveryOffers = {
+      summary = "Returns delivery options that include an estimated delivery date and offer expiration, based on criteria that you specify.",
       method = "POST",
       path = "/fba/outbound/2020-07-01/deliveryOffers",
       rate = 5,
@@ -76,6 +80,7 @@ return {
       response_schema = "GetDeliveryOffersResponse",
     },
     getFeatureInventory = {
+      summary = "Returns a list of inventory items that are eligible for the fulfillment feature you specify.",
       method = "GET",
       path = "/fba/outbound/2020-07-01/features/inventory/{featureName}",
       rate = 2,
@@ -97,6 +102,7 @@ return {
       response_schema = "GetFeatureInventoryResponse",
     },
     getFeatureSKU = {
+      summary = "Returns the number of items with the sellerSku you specify that can have orders fulfilled using the specified feature.",
       method = "GET",
       path = "/fba/outbound/2020-07-01/features/inventory/{featureName}/{sellerSku}",
       rate = 2,
@@ -116,6 +122,7 @@ return {
       response_schema = "GetFeatureSkuResponse",
     },
     getFeatures = {
+      summary = "Returns a list of features available for Multi-Channel Fulfillment orders in the marketplace you specify, and whether the seller for which you made the call is enrolled for each feature.",
       method = "GET",
       path = "/fba/outbound/2020-07-01/features",
       rate = 2,
@@ -133,6 +140,7 @@ return {
       response_schema = "GetFeaturesResponse",
     },
     getFulfillmentOrder = {
+      summary = "Returns the fulfillment order indicated by the specified order identifier.",
       method = "GET",
       path = "/fba/outbound/2020-07-01/fulfillmentOrders/{sellerFulfillmentOrderId}",
       rate = 2,
@@ -150,6 +158,7 @@ return {
       response_schema = "GetFulfillmentOrderResponse",
     },
     getFulfillmentPreview = {
+      summary = "Returns a list of fulfillment order previews based on shipping criteria that you specify.",
       method = "POST",
       path = "/fba/outbound/2020-07-01/fulfillmentOrders/preview",
       rate = 2,
@@ -167,6 +176,7 @@ return {
       response_schema = "GetFulfillmentPreviewResponse",
     },
     getPackageTrackingDetails = {
+      summary = "Returns delivery tracking information for a package in an outbound shipment for a Multi-Channel Fulfillment order.",
       method = "GET",
       path = "/fba/outbound/2020-07-01/tracking",
       rate = 2,
@@ -184,6 +194,7 @@ return {
       response_schema = "GetPackageTrackingDetailsResponse",
     },
     listAllFulfillmentOrders = {
+      summary = "Returns a list of fulfillment orders fulfilled after (or at) a specified date-time, or indicated by the nextToken parameter.",
       method = "GET",
       path = "/fba/outbound/2020-07-01/fulfillmentOrders",
       rate = 2,
@@ -203,6 +214,7 @@ return {
       response_schema = "ListAllFulfillmentOrdersResponse",
     },
     listReturnReasonCodes = {
+      summary = "Returns a list of return reason codes for a seller SKU in a given marketplace.",
       method = "GET",
       path = "/fba/outbound/2020-07-01/returnReasonCodes",
       rate = 2,
@@ -223,6 +235,7 @@ return {
       response_schema = "ListReturnReasonCodesResponse",
     },
     submitFulfillmentOrderStatusUpdate = {
+      summary = "Requests that Amazon update the status of an order in the sandbox testing environment.",
       method = "PUT",
       path = "/fba/outbound/2020-07-01/fulfillmentOrders/{sellerFulfillmentOrderId}/status",
       restricted = false,
@@ -240,6 +253,7 @@ return {
       response_schema = "SubmitFulfillmentOrderStatusUpdateResponse",
     },
     updateFulfillmentOrder = {
+      summary = "Updates and/or requests shipment for a fulfillment order with an order hold on it.",
       method = "PUT",
       path = "/fba/outbound/2020-07-01/fulfillmentOrders/{sellerFulfillmentOrderId}",
       rate = 2,

@@ -7,6 +7,7 @@ return {
   model = "fulfillmentOutbound_2026-07-04.json",
   operations = {
     cancelOrder = {
+      summary = "Request that Amazon stop attempting to fulfill a fulfillment order.",
       method = "PUT",
       path = "/fulfillment/outbound/2026-07-04/orders/{orderId}/cancel",
       rate = 2,
@@ -25,6 +26,7 @@ return {
       response_schema = "CancelOrderResponse",
     },
     createOrder = {
+      summary = "Request that Amazon ship items from the seller's inventory in Amazon's fulfillment network to a destination address.",
       method = "POST",
       path = "/fulfillment/outbound/2026-07-04/orders",
       rate = 2,
@@ -43,6 +45,7 @@ return {
       response_schema = "CreateOrderResponse",
     },
     getOffers = {
+      summary = "Retrieve delivery options that include an estimated delivery date and offer expiration, based on criteria that you specify.",
       method = "POST",
       path = "/fulfillment/outbound/2026-07-04/offers",
       rate = 5,
@@ -61,6 +64,7 @@ return {
       response_schema = "GetOffersResponse",
     },
     getOrder = {
+      summary = "Retrieve a fulfillment order.",
       method = "GET",
       path = "/fulfillment/outbound/2026-07-04/orders/{orderId}",
       rate = 2,
@@ -80,6 +84,7 @@ return {
       response_schema = "GetOrderResponse",
     },
     getOrderPreview = {
+      summary = "Retrieve a list of fulfillment order previews based on shipping criteria that you specify.",
       method = "POST",
       path = "/fulfillment/outbound/2026-07-04/previews",
       rate = 2,
@@ -98,6 +103,7 @@ return {
       response_schema = "GetOrderPreviewResponse",
     },
     listOrders = {
+      summary = "Retrieve a list of fulfillment orders that match the criteria you specify.",
       method = "GET",
       path = "/fulfillment/outbound/2026-07-04/orders",
       rate = 2,
@@ -119,6 +125,7 @@ return {
       response_schema = "ListOrdersResponse",
     },
     updateOrder = {
+      summary = "Update and/or request shipment for a fulfillment order with an order hold on it.",
       method = "PUT",
       path = "/fulfillment/outbound/2026-07-04/orders/{orderId}",
       rate = 2,
@@ -138,6 +145,7 @@ return {
       response_schema = "UpdateOrderResponse",
     },
     updateOrderStatus = {
+      summary = "Request that Amazon update the status of an order in the sandbox testing environment.",
       method = "PUT",
       path = "/fulfillment/outbound/2026-07-04/orders/{orderId}/status",
       restricted = false,
@@ -155,6 +163,7 @@ return {
       response_type = "empty",
     },
     updatePackage = {
+      summary = "Update package information for a specific package in a fulfillment order.",
       method = "PUT",
       path = "/fulfillment/outbound/2026-07-04/orders/{orderId}/packages/{packageId}",
       restricted = false,

@@ -7,6 +7,7 @@ return {
   model = "listingsItems_2021-08-01.json",
   operations = {
     deleteListingsItem = {
+      summary = "Delete a listings item for a selling partner.",
       method = "DELETE",
       path = "/listings/2021-08-01/items/{sellerId}/{sku}",
       rate = 5,
@@ -27,6 +28,7 @@ return {
       response_schema = "ListingsItemSubmissionResponse",
     },
     getListingsItem = {
+      summary = "Returns details about a listings item for a selling partner.",
       method = "GET",
       path = "/listings/2021-08-01/items/{sellerId}/{sku}",
       rate = 5,
@@ -48,6 +50,7 @@ return {
       response_schema = "Item",
     },
     patchListingsItem = {
+      summary = "Partially update (patch) a listings item for a selling partner.",
       method = "PATCH",
       path = "/listings/2021-08-01/items/{sellerId}/{sku}",
       rate = 5,
@@ -71,6 +74,7 @@ return {
       response_schema = "ListingsItemSubmissionResponse",
     },
     putListingsItem = {
+      summary = "Creates a new or fully-updates an existing listings item for a selling partner.",
       method = "PUT",
       path = "/listings/2021-08-01/items/{sellerId}/{sku}",
       rate = 5,
@@ -94,6 +98,7 @@ return {
       response_schema = "ListingsItemSubmissionResponse",
     },
     searchListingsItems = {
+      summary = "Search for and return a list of selling partner listings items and their respective details.",
       method = "GET",
       path = "/listings/2021-08-01/items/{sellerId}",
       rate = 5,

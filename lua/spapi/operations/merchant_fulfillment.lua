@@ -7,6 +7,7 @@ return {
   model = "merchantFulfillmentV0.json",
   operations = {
     cancelShipment = {
+      summary = "Cancel the shipment indicated by the specified shipment identifier.",
       method = "DELETE",
       path = "/mfn/v0/shipments/{shipmentId}",
       rate = 1,
@@ -24,6 +25,7 @@ return {
       response_schema = "CancelShipmentResponse",
     },
     createShipment = {
+      summary = "Create a shipment with the information provided.",
       method = "POST",
       path = "/mfn/v0/shipments",
       rate = 2,
@@ -41,6 +43,7 @@ return {
       response_schema = "CreateShipmentResponse",
     },
     getAdditionalSellerInputs = {
+      summary = "Gets a list of additional seller inputs required for a ship method.",
       method = "POST",
       path = "/mfn/v0/additionalSellerInputs",
       rate = 1,
@@ -58,6 +61,7 @@ return {
       response_schema = "GetAdditionalSellerInputsResponse",
     },
     getEligibleShipmentServices = {
+      summary = "Returns a list of shipping service offers that satisfy the specified shipment request details.",
       method = "POST",
       path = "/mfn/v0/eligibleShippingServices",
       rate = 6,
@@ -75,6 +79,7 @@ return {
       response_schema = "GetEligibleShipmentServicesResponse",
     },
     getShipment = {
+      summary = "Returns the shipment information for an existing shipment.",
       method = "GET",
       path = "/mfn/v0/shipments/{shipmentId}",
       rate = 1,

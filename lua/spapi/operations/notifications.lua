@@ -7,6 +7,7 @@ return {
   model = "notifications.json",
   operations = {
     createDestination = {
+      summary = "Creates a destination resource to receive notifications.",
       method = "POST",
       path = "/notifications/v1/destinations",
       rate = 1,
@@ -25,6 +26,7 @@ return {
       response_schema = "CreateDestinationResponse",
     },
     createSubscription = {
+      summary = "Creates a subscription for the specified notification type to be delivered to the specified destination.",
       method = "POST",
       path = "/notifications/v1/subscriptions/{notificationType}",
       rate = 1,
@@ -43,6 +45,7 @@ return {
       response_schema = "CreateSubscriptionResponse",
     },
     deleteDestination = {
+      summary = "Deletes the destination that you specify.",
       method = "DELETE",
       path = "/notifications/v1/destinations/{destinationId}",
       rate = 1,
@@ -61,6 +64,7 @@ return {
       response_schema = "DeleteDestinationResponse",
     },
     deleteSubscriptionById = {
+      summary = "Deletes the subscription indicated by the subscription identifier and notification type that you specify.",
       method = "DELETE",
       path = "/notifications/v1/subscriptions/{notificationType}/{subscriptionId}",
       rate = 1,
@@ -80,6 +84,7 @@ return {
       response_schema = "DeleteSubscriptionByIdResponse",
     },
     getDestination = {
+      summary = "Returns information about the destination that you specify.",
       method = "GET",
       path = "/notifications/v1/destinations/{destinationId}",
       rate = 1,
@@ -98,6 +103,7 @@ return {
       response_schema = "GetDestinationResponse",
     },
     getDestinations = {
+      summary = "Returns information about all destinations.",
       method = "GET",
       path = "/notifications/v1/destinations",
       rate = 1,
@@ -114,6 +120,7 @@ return {
       response_schema = "GetDestinationsResponse",
     },
     getSubscription = {
+      summary = "Returns information about subscription of the specified notification type and payload version.",
       method = "GET",
       path = "/notifications/v1/subscriptions/{notificationType}",
       rate = 1,
@@ -132,6 +139,7 @@ return {
       response_schema = "GetSubscriptionResponse",
     },
     getSubscriptionById = {
+      summary = "Returns information about a subscription for the specified notification type.",
       method = "GET",
       path = "/notifications/v1/subscriptions/{notificationType}/{subscriptionId}",
       rate = 1,
@@ -151,6 +159,7 @@ return {
       response_schema = "GetSubscriptionByIdResponse",
     },
     getSubscriptions = {
+      summary = "Returns information about subscriptions of the specified notification type.",
       method = "GET",
       path = "/notifications/v1/subscriptions",
       rate = 1,
@@ -172,6 +181,7 @@ return {
       response_schema = "GetSubscriptionsResponse",
     },
     sendTestNotification = {
+      summary = "Sends a mock notification of the specified type to your SQS.",
       method = "POST",
       path = "/notifications/v1/subscriptions/{notificationType}/testNotification",
       rate = 1,

@@ -7,6 +7,7 @@ return {
   model = "reports_2021-06-30.json",
   operations = {
     cancelReport = {
+      summary = "Cancels the report that you specify.",
       method = "DELETE",
       path = "/reports/2021-06-30/reports/{reportId}",
       rate = 0.0222,
@@ -23,6 +24,7 @@ return {
       response_type = "empty",
     },
     cancelReportSchedule = {
+      summary = "Cancels the report schedule that you specify.",
       method = "DELETE",
       path = "/reports/2021-06-30/schedules/{reportScheduleId}",
       rate = 0.0222,
@@ -39,6 +41,7 @@ return {
       response_type = "empty",
     },
     createReport = {
+      summary = "Creates a report.",
       method = "POST",
       path = "/reports/2021-06-30/reports",
       rate = 0.0167,
@@ -56,6 +59,7 @@ return {
       response_schema = "CreateReportResponse",
     },
     createReportSchedule = {
+      summary = "Creates a report schedule.",
       method = "POST",
       path = "/reports/2021-06-30/schedules",
       rate = 0.0222,
@@ -73,6 +77,7 @@ return {
       response_schema = "CreateReportScheduleResponse",
     },
     getReport = {
+      summary = "Returns report details (including the reportDocumentId, if available) for the report that you specify.",
       method = "GET",
       path = "/reports/2021-06-30/reports/{reportId}",
       rate = 2,
@@ -90,6 +95,7 @@ return {
       response_schema = "Report",
     },
     getReportDocument = {
+      summary = "Returns the information required for retrieving a report document's contents.",
       method = "GET",
       path = "/reports/2021-06-30/documents/{reportDocumentId}",
       rate = 0.0167,
@@ -108,6 +114,7 @@ return {
       response_schema = "ReportDocument",
     },
     getReportSchedule = {
+      summary = "Returns report schedule details for the report schedule that you specify.",
       method = "GET",
       path = "/reports/2021-06-30/schedules/{reportScheduleId}",
       rate = 0.0222,
@@ -125,6 +132,7 @@ return {
       response_schema = "ReportSchedule",
     },
     getReportSchedules = {
+      summary = "Returns report schedule details that match the filters that you specify.",
       method = "GET",
       path = "/reports/2021-06-30/schedules",
       rate = 0.0222,
@@ -142,6 +150,7 @@ return {
       response_schema = "ReportScheduleList",
     },
     getReports = {
+      summary = "Returns report details for the reports that match the filters that you specify.",
       method = "GET",
       path = "/reports/2021-06-30/reports",
       rate = 0.0222,

@@ -7,6 +7,7 @@ return {
   model = "supplySources_2020-07-01.json",
   operations = {
     archiveSupplySource = {
+      summary = "Archive a supply source, making it inactive.",
       method = "DELETE",
       path = "/supplySources/2020-07-01/supplySources/{supplySourceId}",
       restricted = false,
@@ -22,6 +23,7 @@ return {
       response_schema = "ErrorList",
     },
     createSupplySource = {
+      summary = "Create a new supply source.",
       method = "POST",
       path = "/supplySources/2020-07-01/supplySources",
       restricted = false,
@@ -37,6 +39,7 @@ return {
       response_schema = "CreateSupplySourceResponse",
     },
     getSupplySource = {
+      summary = "Retrieve a supply source.",
       method = "GET",
       path = "/supplySources/2020-07-01/supplySources/{supplySourceId}",
       restricted = false,
@@ -52,6 +55,7 @@ return {
       response_schema = "SupplySource",
     },
     getSupplySources = {
+      summary = "The path to retrieve paginated supply sources.",
       method = "GET",
       path = "/supplySources/2020-07-01/supplySources",
       restricted = false,
@@ -69,6 +73,7 @@ return {
       response_schema = "GetSupplySourcesResponse",
     },
     updateSupplySource = {
+      summary = "Update the configuration and capabilities of a supply source.",
       method = "PUT",
       path = "/supplySources/2020-07-01/supplySources/{supplySourceId}",
       restricted = false,
@@ -85,6 +90,7 @@ return {
       response_schema = "ErrorList",
     },
     updateSupplySourceStatus = {
+      summary = "Update the status of a supply source.",
       method = "PUT",
       path = "/supplySources/2020-07-01/supplySources/{supplySourceId}/status",
       restricted = false,

@@ -7,6 +7,7 @@ return {
   model = "tokens_2021-03-01.json",
   operations = {
     createRestrictedDataToken = {
+      summary = "Returns a Restricted Data Token (RDT) for one or more restricted resources that you specify.",
       method = "POST",
       path = "/tokens/2021-03-01/restrictedDataToken",
       rate = 1,

@@ -7,6 +7,7 @@ return {
   model = "vendorDirectFulfillmentInventoryV1.json",
   operations = {
     submitInventoryUpdate = {
+      summary = "Submits inventory updates for the specified warehouse for either a partial or full feed of inventory items.",
       method = "POST",
       path = "/vendor/directFulfillment/inventory/v1/warehouses/{warehouseId}/items",
       rate = 10,

@@ -7,6 +7,7 @@ return {
   model = "vendorDirectFulfillmentOrders_2021-12-28.json",
   operations = {
     getOrder = {
+      summary = "Returns purchase order information for the purchaseOrderNumber that you specify.",
       method = "GET",
       path = "/vendor/directFulfillment/orders/2021-12-28/purchaseOrders/{purchaseOrderNumber}",
       rate = 10,
@@ -24,6 +25,7 @@ return {
       response_schema = "Order",
     },
     getOrders = {
+      summary = "Returns a list of purchase orders created during the time frame that you specify.",
       method = "GET",
       path = "/vendor/directFulfillment/orders/2021-12-28/purchaseOrders",
       rate = 10,
@@ -49,6 +51,7 @@ return {
       response_schema = "OrderList",
     },
     submitAcknowledgement = {
+      summary = "Submits acknowledgements for one or more purchase orders.",
       method = "POST",
       path = "/vendor/directFulfillment/orders/2021-12-28/acknowledgements",
       rate = 10,

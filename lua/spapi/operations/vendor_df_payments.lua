@@ -7,6 +7,7 @@ return {
   model = "vendorDirectFulfillmentPaymentsV1.json",
   operations = {
     submitInvoice = {
+      summary = "Submits one or more invoices for a vendor's direct fulfillment orders.",
       method = "POST",
       path = "/vendor/directFulfillment/payments/v1/invoices",
       rate = 10,

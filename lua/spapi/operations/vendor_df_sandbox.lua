@@ -7,6 +7,7 @@ return {
   model = "vendorDirectFulfillmentSandboxData_2021-10-28.json",
   operations = {
     generateOrderScenarios = {
+      summary = "Submits a request to generate test order data for Vendor Direct Fulfillment API entities.",
       method = "POST",
       path = "/vendor/directFulfillment/sandbox/2021-10-28/orders",
       restricted = false,
@@ -23,6 +24,7 @@ return {
       response_schema = "TransactionReference",
     },
     getOrderScenarios = {
+      summary = "Returns the status of the transaction indicated by the specified transactionId.",
       method = "GET",
       path = "/vendor/directFulfillment/sandbox/2021-10-28/transactions/{transactionId}",
       restricted = false,

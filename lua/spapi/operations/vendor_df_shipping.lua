@@ -7,6 +7,7 @@ return {
   model = "vendorDirectFulfillmentShipping_2021-12-28.json",
   operations = {
     createContainerLabel = {
+      summary = "Creates a container (pallet) label for the associated shipment package.",
       method = "POST",
       path = "/vendor/directFulfillment/shipping/2021-12-28/containerLabel",
       rate = 10,
@@ -24,6 +25,7 @@ return {
       response_schema = "CreateContainerLabelResponse",
     },
     createShippingLabels = {
+      summary = "Creates shipping labels for a purchase order and returns the labels.",
       method = "POST",
       path = "/vendor/directFulfillment/shipping/2021-12-28/shippingLabels/{purchaseOrderNumber}",
       rate = 10,
@@ -42,6 +44,7 @@ return {
       response_schema = "ShippingLabel",
     },
     getCustomerInvoice = {
+      summary = "Returns a customer invoice based on the purchaseOrderNumber that you specify.",
       method = "GET",
       path = "/vendor/directFulfillment/shipping/2021-12-28/customerInvoices/{purchaseOrderNumber}",
       rate = 10,
@@ -59,6 +62,7 @@ return {
       response_schema = "CustomerInvoice",
     },
     getCustomerInvoices = {
+      summary = "Returns a list of customer invoices created during a time frame that you specify.",
       method = "GET",
       path = "/vendor/directFulfillment/shipping/2021-12-28/customerInvoices",
       rate = 10,
@@ -82,6 +86,7 @@ return {
       response_schema = "CustomerInvoiceList",
     },
     getPackingSlip = {
+      summary = "Returns a packing slip based on the purchaseOrderNumber that you specify.",
       method = "GET",
       path = "/vendor/directFulfillment/shipping/2021-12-28/packingSlips/{purchaseOrderNumber}",
       rate = 10,
@@ -99,6 +104,7 @@ return {
       response_schema = "PackingSlip",
     },
     getPackingSlips = {
+      summary = "Returns a list of packing slips for the purchase orders that match the criteria specified.",
       method = "GET",
       path = "/vendor/directFulfillment/shipping/2021-12-28/packingSlips",
       rate = 10,
@@ -122,6 +128,7 @@ return {
       response_schema = "PackingSlipList",
     },
     getShippingLabel = {
+      summary = "Returns a shipping label for the purchaseOrderNumber that you specify.",
       method = "GET",
       path = "/vendor/directFulfillment/shipping/2021-12-28/shippingLabels/{purchaseOrderNumber}",
       rate = 10,
@@ -139,6 +146,7 @@ return {
       response_schema = "ShippingLabel",
     },
     getShippingLabels = {
+      summary = "Returns a list of shipping labels created during the time frame that you specify.",
       method = "GET",
       path = "/vendor/directFulfillment/shipping/2021-12-28/shippingLabels",
       rate = 10,
@@ -162,6 +170,7 @@ return {
       response_schema = "ShippingLabelList",
     },
     submitShipmentConfirmations = {
+      summary = "Submits one or more shipment confirmations for vendor orders.",
       method = "POST",
       path = "/vendor/directFulfillment/shipping/2021-12-28/shipmentConfirmations",
       rate = 10,
@@ -179,6 +188,7 @@ return {
       response_schema = "TransactionReference",
     },
     submitShipmentStatusUpdates = {
+      summary = "This operation is only to be used by Vendor-Own-Carrier (VOC) vendors.",
       method = "POST",
       path = "/vendor/directFulfillment/shipping/2021-12-28/shipmentStatusUpdates",
       rate = 10,
@@ -196,6 +206,7 @@ return {
       response_schema = "TransactionReference",
     },
     submitShippingLabelRequest = {
+      summary = "Creates a shipping label for a purchase order and returns a transactionId for reference.",
       method = "POST",
       path = "/vendor/directFulfillment/shipping/2021-12-28/shippingLabels",
       rate = 10,

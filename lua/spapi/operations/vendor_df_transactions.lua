@@ -7,6 +7,7 @@ return {
   model = "vendorDirectFulfillmentTransactions_2021-12-28.json",
   operations = {
     getTransactionStatus = {
+      summary = "Returns the status of the transaction indicated by the specified transactionId.",
       method = "GET",
       path = "/vendor/directFulfillment/transactions/2021-12-28/transactions/{transactionId}",
       rate = 10,
