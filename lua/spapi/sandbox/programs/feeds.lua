@@ -70,7 +70,12 @@ local function is_gzip(s)
   return type(s) == "string" and s:byte(1) == 31 and s:byte(2) == 139
 end
 
-local function gunzip(s)
+local function gunzip(sb, s)
+  if sb.gunzip then
+    local ok, out, err = pcall(sb.gunzip, s)
+    if ok and out then return out end
+    return nil, ok and (err or "gunzip failed") or tostring(out)
+  end
   local ok, core = pcall(require, "spapi.core")
   if not ok or type(core) ~= "table" or not core.gunzip then return nil, "gunzip is not available" end
   local ok2, out, err = pcall(core.gunzip, s)
@@ -82,8 +87,8 @@ end
 -- feed documents ---------------------------------------------------------------------
 
 local function store_result(sb, f, content, content_type, compress)
-  local body = compress and sb.gzip(content) or content
-  local id, url = sb.documents.put(body, content_type, { compressed = compress or nil })
+  -- documents.put gzips the content itself when asked (compressed = "GZIP")
+  local id, url = sb.documents.put(content, content_type, { compress = compress or nil })
   sb.state.put(DOC, id, { feedDocumentId = id, url = url, contentType = content_type,
     compressed = compress or false, kind = "result", feedId = f.feedId })
   return id
@@ -499,11 +504,11 @@ local function process(sb, f)
   local input = sb.documents.get(f.inputFeedDocumentId)
   local meta = sb.state.get(DOC, f.inputFeedDocumentId) or {}
   local content = input and input.content
-  local was_gzip = (input and input.compressed) or is_gzip(content)
-    or tostring(meta.contentType or ""):lower():find("gzip", 1, true) ~= nil
+  local types = tostring(meta.contentType or "") .. " " .. tostring(input and input.uploaded_content_type or "")
+  local was_gzip = (input and input.compressed) or is_gzip(content) or types:lower():find("gzip", 1, true) ~= nil
   local status, report, ct
   if is_gzip(content) then
-    local plain, err = gunzip(content)
+    local plain, err = gunzip(sb, content)
     if not plain then
       content = nil
       report = "the input document could not be decompressed: " .. tostring(err)
