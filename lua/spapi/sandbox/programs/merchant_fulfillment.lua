@@ -360,6 +360,12 @@ end
 
 local function view(sb, s)
   local p = lib.deepcopy(s.payload)
+  -- arrays that may be empty lose their kind in the JSON state store
+  local ben = p.ShippingService.Benefits
+  if ben then
+    ben.IncludedBenefits = arr(sb, lib.is_array(ben.IncludedBenefits) and ben.IncludedBenefits or {})
+    ben.ExcludedBenefits = arr(sb, lib.is_array(ben.ExcludedBenefits) and ben.ExcludedBenefits or {})
+  end
   p.Status = shipment_status(sb, s)
   if s.cancelled_at then p.LastUpdatedDate = sb.iso(s.cancelled_at) end
   return p
