@@ -351,12 +351,19 @@ local function build(api, op_name, params)
     end
     if v == json.null then v = nil end
     local label = "parameter '" .. name .. "'"
-    if v == nil or (p.type == "array" and type(v) == "table" and #v == 0 and next(v) == nil) then
-      if p.required then fail(ctx, "missing required parameter '%s'", name) end
+    local empty_list = p.type == "array" and type(v) == "table" and next(v) == nil
+    if v == nil or empty_list then
+      if p.required then
+        fail(ctx, "missing required parameter '%s'%s", name, empty_list and " (got an empty list)" or "")
+      end
     elseif where == "path" then
       local s = scalar(ctx, p, label, v)
       if s == "" then fail(ctx, "%s must not be empty", label) end
-      local enc = sgsub(urlencode(s), "%%", "%%%%")
+      local enc = urlencode(s)
+      -- "." and ".." are unreserved but would be removed as dot-segments by
+      -- URL normalisation (curl does that): send them encoded.
+      if sfind(enc, "^%.+$") and #enc <= 2 then enc = sgsub(enc, "%.", "%%2E") end
+      enc = sgsub(enc, "%%", "%%%%")
       path = sgsub(path, "{" .. sgsub(name, "%p", "%%%0") .. "}", enc)
     elseif where == "query" then
       local key = urlencode(name)

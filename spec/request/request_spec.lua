@@ -343,3 +343,20 @@ describe("spapi.request.build with other collection formats", function()
     assert.truthy(err:find("parameter 'q' must be a number (got string)", 1, true), err)
   end)
 end)
+
+describe("spapi.request.build edge cases", function()
+  it("encodes path segments that are only dots, which URL normalisation would drop", function()
+    assert.equal("/vendor/directFulfillment/orders/2021-12-28/purchaseOrders/%2E%2E",
+      request.build("vendor_df_orders", "getOrder", { purchaseOrderNumber = ".." }).path)
+    assert.equal("/vendor/directFulfillment/orders/2021-12-28/purchaseOrders/%2E",
+      request.build("vendor_df_orders", "getOrder", { purchaseOrderNumber = "." }).path)
+    assert.equal("/vendor/directFulfillment/orders/2021-12-28/purchaseOrders/...",
+      request.build("vendor_df_orders", "getOrder", { purchaseOrderNumber = "..." }).path)
+  end)
+
+  it("treats an empty list for a required array as missing", function()
+    local ok, err = pcall(request.build, "reports", "getReportSchedules", { reportTypes = {} })
+    assert.is_false(ok)
+    assert.truthy(err:find("missing required parameter 'reportTypes' (got an empty list)", 1, true), err)
+  end)
+end)
