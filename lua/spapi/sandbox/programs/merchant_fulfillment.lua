@@ -458,7 +458,7 @@ _M.handlers = {
     return 200, { payload = { ShipmentLevelFields = arr(sb, shipment_fields), ItemLevelFieldsList = items } }
   end,
 
-  createShipment = function(req, sb)
+  createShipment = lib.locked("mfn", function(req, sb)
     local b = req.body
     if type(b) ~= "table" then return invalid_request(sb, "the body must be a CreateShipmentRequest object") end
     local p, st, body = parse_details(sb, b.ShipmentRequestDetails)
@@ -574,7 +574,7 @@ _M.handlers = {
     order.shipments[#order.shipments + 1] = id
     sb.state.put(ORDER, order.AmazonOrderId, order)
     return 200, { payload = view(sb, s) }
-  end,
+  end),
 
   getShipment = function(req, sb)
     local id = req.params.shipmentId
@@ -589,7 +589,7 @@ _M.handlers = {
     return 200, { payload = view(sb, s) }
   end,
 
-  cancelShipment = function(req, sb)
+  cancelShipment = lib.locked("mfn", function(req, sb)
     local id = req.params.shipmentId
     if type(id) ~= "string" or not id:match(UUID) then
       return validation_error(sb, id, "shipmentId", "Member must satisfy regular expression pattern: "
@@ -613,7 +613,7 @@ _M.handlers = {
     acct.balance = round2(acct.balance + (s.charge or 0))
     sb.state.put(ACCOUNT, key, acct)
     return 200, { payload = view(sb, s) }
-  end,
+  end),
 }
 
 local NY = { Name = "Jane Smith", AddressLine1 = "10 Columbus Cir", AddressLine2 = "Time Warner Center", Email = "",

@@ -9,7 +9,7 @@ local _M = {}
 local KIND = "vdf_inventory"
 
 _M.handlers = {
-  submitInventoryUpdate = function(req, sb)
+  submitInventoryUpdate = lib.locked("vdf", function(req, sb)
     local warehouse = req.params.warehouseId
     local b = req.body
     local inv = type(b) == "table" and b.inventory
@@ -47,7 +47,7 @@ _M.handlers = {
                                 updated = sb.now() })
     end
     return 202, { payload = { transactionId = id } }
-  end,
+  end),
 }
 
 return _M

@@ -275,7 +275,7 @@ _M.handlers = {
     return 200, P.render(sb, po)
   end,
 
-  submitAcknowledgement = function(req, sb)
+  submitAcknowledgement = lib.locked("vdf", function(req, sb)
     local b = req.body
     if type(b) ~= "table" or not lib.is_array(b.orderAcknowledgements) then
       return sb.err(400, "InvalidInput", "The request body must contain a non-empty orderAcknowledgements array")
@@ -297,7 +297,7 @@ _M.handlers = {
       end
     end
     return 202, { transactionId = id }
-  end,
+  end),
 }
 
 -- Default data: two NEW purchase orders for the default vendor/warehouse, visible

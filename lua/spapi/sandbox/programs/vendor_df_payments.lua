@@ -67,7 +67,7 @@ local function validate_invoice(sb, req, inv, where, seen)
 end
 
 _M.handlers = {
-  submitInvoice = function(req, sb)
+  submitInvoice = lib.locked("vdf", function(req, sb)
     local b = req.body
     if type(b) ~= "table" or not lib.is_array(b.invoices) then
       return sb.err(400, "InvalidInput", "The request body must contain a non-empty invoices array")
@@ -85,7 +85,7 @@ _M.handlers = {
       end
     end
     return 202, { payload = { transactionId = id } }
-  end,
+  end),
 }
 
 return _M

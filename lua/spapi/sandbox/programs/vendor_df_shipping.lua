@@ -217,7 +217,7 @@ local function validate_status_update(sb, req, u, where)
 end
 
 _M.handlers = {
-  createShippingLabels = function(req, sb)
+  createShippingLabels = lib.locked("vdf", function(req, sb)
     local number = req.params.purchaseOrderNumber
     local po = P.get(sb, req, number)
     if not po then return not_found(sb, number) end
@@ -227,9 +227,9 @@ _M.handlers = {
     local st, code, msg = check_label_request(sb, po, req.body)
     if st then return sb.err(st, code, msg) end
     return 200, make_label(sb, po, req.body, sb.now())
-  end,
+  end),
 
-  submitShippingLabelRequest = function(req, sb)
+  submitShippingLabelRequest = lib.locked("vdf", function(req, sb)
     local b = req.body
     if type(b) ~= "table" or not lib.is_array(b.shippingLabelRequests) then
       return sb.err(400, "InvalidRequest", "The request body must contain a non-empty shippingLabelRequests array")
@@ -252,7 +252,7 @@ _M.handlers = {
       for _, x in ipairs(ok) do make_label(sb, x.po, x.r, ready) end
     end
     return 202, { transactionId = id }
-  end,
+  end),
 
   getShippingLabels = list_op("shippingLabels", function(sb, po)
     local l = label_of(sb, po)
@@ -266,7 +266,7 @@ _M.handlers = {
     return nil
   end),
 
-  submitShipmentConfirmations = function(req, sb)
+  submitShipmentConfirmations = lib.locked("vdf", function(req, sb)
     local b = req.body
     if type(b) ~= "table" or not lib.is_array(b.shipmentConfirmations) then
       return sb.err(400, "InvalidRequest", "The request body must contain a non-empty shipmentConfirmations array")
@@ -286,9 +286,9 @@ _M.handlers = {
       end
     end
     return 202, { transactionId = id }
-  end,
+  end),
 
-  submitShipmentStatusUpdates = function(req, sb)
+  submitShipmentStatusUpdates = lib.locked("vdf", function(req, sb)
     local b = req.body
     if type(b) ~= "table" or not lib.is_array(b.shipmentStatusUpdates) then
       return sb.err(400, "InvalidRequest", "The request body must contain a non-empty shipmentStatusUpdates array")
@@ -308,7 +308,7 @@ _M.handlers = {
       end
     end
     return 202, { transactionId = id }
-  end,
+  end),
 
   getCustomerInvoices = list_op("customerInvoices", customer_invoice),
   getCustomerInvoice = get_op("customer invoice", customer_invoice),

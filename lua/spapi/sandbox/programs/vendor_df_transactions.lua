@@ -11,7 +11,7 @@
 -- appear exactly when the transaction turns "Success" - no timers involved.
 local type, pairs, ipairs, tostring, tonumber = type, pairs, ipairs, tostring, tonumber
 local floor = math.floor
-local format, byte, char = string.format, string.byte, string.char
+local format, byte = string.format, string.byte
 local ngx = ngx -- luacheck: ignore (nil outside nginx)
 
 local _M = {}
@@ -225,7 +225,14 @@ function L.tracking(sb, carrier)
   return "1Z" .. table.concat(s)
 end
 
-function L.chr(n) return char(n) end
+-- Wrap a mutating handler so validation and state changes of one request do
+-- not interleave with another worker's (sb.state.with_lock when the framework has it).
+function L.locked(name, handler)
+  return function(req, sb)
+    if sb.state.with_lock then return sb.state.with_lock(name, handler, req, sb) end
+    return handler(req, sb)
+  end
+end
 
 -- Status of a DF transaction as the 2021-12-28 Transactions API reports it.
 local function transaction_view(sb, t)
@@ -246,7 +253,7 @@ _M.handlers = {
   getTransactionStatus = function(req, sb)
     local id = req.params.transactionId
     local t = sb.state.get(L.TXN, id)
-    if not t then
+    if not t or (t.owner ~= nil and t.owner ~= req.selling_partner) then
       return sb.err(404, "NotFound", "Transaction " .. tostring(id) .. " does not exist")
     end
     return 200, { transactionStatus = transaction_view(sb, t) }
