@@ -127,7 +127,7 @@ typedef struct reqopts {
 
 static const char *opt_str(lua_State *L, int t, const char *name, const char *op, size_t *len) {
   const char *v = NULL;
-  lua_getfield(L, t, name);
+  spapi_rawfield(L, t, name);
   if (!lua_isnil(L, -1)) {
     if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "%s: '%s' must be a string", op, name);
     v = lua_tolstring(L, -1, len);
@@ -138,7 +138,7 @@ static const char *opt_str(lua_State *L, int t, const char *name, const char *op
 
 static double opt_num(lua_State *L, int t, const char *name, const char *op, double dflt) {
   double v = dflt;
-  lua_getfield(L, t, name);
+  spapi_rawfield(L, t, name);
   if (!lua_isnil(L, -1)) {
     if (lua_type(L, -1) != LUA_TNUMBER) luaL_error(L, "%s: '%s' must be a number", op, name);
     v = (double)lua_tonumber(L, -1);
@@ -197,10 +197,10 @@ static void read_opts(lua_State *L, int t, session *s, reqopts *o, const char *o
   o->accept_encoding = opt_str(L, t, "accept_encoding", op, NULL);
   o->timeout = opt_num(L, t, "timeout", op, s->timeout);
   o->connect_timeout = opt_num(L, t, "connect_timeout", op, s->connect_timeout);
-  lua_getfield(L, t, "follow");
+  spapi_rawfield(L, t, "follow");
   o->follow = lua_toboolean(L, -1);
   lua_pop(L, 1);
-  lua_getfield(L, t, "headers");
+  spapi_rawfield(L, t, "headers");
   if (!lua_isnil(L, -1)) {
     int h = lua_gettop(L);
     if (!lua_istable(L, h)) luaL_error(L, "%s: 'headers' must be a table", op);
@@ -446,10 +446,10 @@ static int l_session(lua_State *L) {
   luaL_setmetatable(L, SESSION_MT);
   s->connect_timeout = opt_num(L, t, "connect_timeout", "session", 10.0);
   s->timeout = opt_num(L, t, "timeout", "session", 60.0);
-  lua_getfield(L, t, "verify");
+  spapi_rawfield(L, t, "verify");
   s->verify = lua_isnil(L, -1) ? 1 : lua_toboolean(L, -1);
   lua_pop(L, 1);
-  lua_getfield(L, t, "max_host_connections");
+  spapi_rawfield(L, t, "max_host_connections");
   if (!lua_isnil(L, -1)) {
     if (lua_type(L, -1) != LUA_TNUMBER || lua_tonumber(L, -1) < 0)
       luaL_error(L, "session: 'max_host_connections' must be a non-negative number");
@@ -642,7 +642,9 @@ static double mono(void) {
 
 static int multi_wait(lua_State *L) {
   multi *m = open_multi(L, 1, "multi:wait");
-  double timeout = luaL_optnumber(L, 2, 0), deadline = mono() + (timeout > 0 ? timeout : 0);
+  int forever = lua_isnoneornil(L, 2);
+  double timeout = forever ? 0 : (double)luaL_checknumber(L, 2);
+  double deadline = mono() + (timeout > 0 ? timeout : 0);
   int n = 0;
   lua_settop(L, 2);
   for (;;) {
@@ -651,7 +653,7 @@ static int multi_wait(lua_State *L) {
     harvest(m);
     if (m->done != NULL || m->count == 0) break;
     {
-      double left = deadline - mono();
+      double left = forever ? 1.0 : deadline - mono();
       if (left <= 0) break;
       curl_multi_poll(m->m, NULL, 0, (int)(left * 1000) + 1, NULL);
     }

@@ -240,7 +240,7 @@ static int l_json_flat(lua_State *L) {
 
 static const char *opt_field(lua_State *L, int t, const char *name, size_t *len) {
   const char *v;
-  lua_getfield(L, t, name);
+  spapi_rawfield(L, t, name);
   if (lua_isnil(L, -1)) {
     lua_pop(L, 1);
     return NULL;
@@ -335,7 +335,7 @@ static int l_lwa_parse(lua_State *L) {
     }
     copy_string_field(L, t, t + 1, "token_type");
     copy_string_field(L, t, t + 1, "refresh_token");
-    lua_getfield(L, t, "expires_in");
+    spapi_rawfield(L, t, "expires_in");
     if (lua_type(L, -1) == LUA_TSTRING) {
       double d = strtod(lua_tostring(L, -1), NULL);
       lua_pop(L, 1);
@@ -349,12 +349,12 @@ static int l_lwa_parse(lua_State *L) {
     const char *code = "invalid_response", *msg = NULL;
     size_t ml = 0;
     char def[64];
-    lua_getfield(L, t, "error");
+    spapi_rawfield(L, t, "error");
     if (lua_type(L, -1) == LUA_TSTRING) code = lua_tostring(L, -1);
-    lua_getfield(L, t, "error_description");
+    spapi_rawfield(L, t, "error_description");
     if (lua_type(L, -1) != LUA_TSTRING) {
       lua_pop(L, 1);
-      lua_getfield(L, t, "message");
+      spapi_rawfield(L, t, "message");
     }
     if (lua_type(L, -1) == LUA_TSTRING) {
       msg = lua_tolstring(L, -1, &ml);

@@ -46,7 +46,7 @@ static void hmac(const void *k, size_t kl, const char *m, size_t ml, unsigned ch
 static const char *field(lua_State *L, const char *op, const char *name, int required, size_t *len) {
   const char *v;
   size_t l = 0;
-  lua_getfield(L, A_ARGS, name);
+  spapi_rawfield(L, A_ARGS, name);
   if (lua_isnil(L, -1)) {
     lua_pop(L, 1);
     if (required) luaL_error(L, "%s: '%s' is required", op, name);
@@ -148,7 +148,7 @@ static void push_header_value(lua_State *L, const char *op, int idx, const char 
 }
 
 static void collect_headers(lua_State *L, const char *op, int own_sha, int *have_host) {
-  lua_getfield(L, A_ARGS, "headers");
+  spapi_rawfield(L, A_ARGS, "headers");
   if (lua_isnil(L, -1)) {
     lua_pop(L, 1);
     return;
@@ -365,10 +365,10 @@ static void build(lua_State *L, const char *op, signing *sg, int need_keys) {
   sg->secret_key = field(L, op, "secret_key", need_keys, &sg->secret_len);
   sg->token = field(L, op, "session_token", 0, NULL);
   body = field(L, op, "body", 0, &bl);
-  lua_getfield(L, A_ARGS, "content_sha256");
+  spapi_rawfield(L, A_ARGS, "content_sha256");
   sg->content_sha = lua_toboolean(L, -1);
   lua_pop(L, 1);
-  lua_getfield(L, A_ARGS, "time");
+  spapi_rawfield(L, A_ARGS, "time");
   if (lua_isnil(L, -1)) {
     t = time(NULL);
   } else {

@@ -37,6 +37,13 @@ SPAPI_HIDDEN spapi_buf *spapi_buf_push(lua_State *L);
 /* Scratch memory owned by a new userdata pushed on the stack (collected by the GC). */
 SPAPI_HIDDEN char *spapi_scratch(lua_State *L, size_t n);
 
+/* Push t[name] without metamethods (t an absolute index), so a string read from an
+ * options table stays anchored by that table. */
+static inline void spapi_rawfield(lua_State *L, int t, const char *name) {
+  lua_pushstring(L, name);
+  lua_rawget(L, t);
+}
+
 /* RFC 3986 percent-encoding of s into b (unreserved kept, %XX uppercase). */
 SPAPI_HIDDEN int spapi_urlencode_buf(spapi_buf *b, const char *s, size_t n);
 
