@@ -9,6 +9,8 @@
 --   POST /_sandbox/credentials {credentials=[{client_id=,client_secret=,refresh_tokens={...}}]} (null = accept any)
 --   GET|POST /_sandbox/config {token_lifetime=, rate_scale=, seed=, speed=}
 --   POST /_sandbox/programs/<api>/<action> → the program's control(sb, action, args)
+--   POST /_sandbox/documents {contentType=}    → { documentId, url } an upload destination (PUT the bytes to url)
+--   GET  /_sandbox/documents/<id>              → { contentType, compressed, text } (text gunzipped)
 --   GET  /_sandbox/state/<kind>[/<id>]         (debugging: program documents)
 local _M = {}
 
@@ -170,6 +172,7 @@ function _M.handle(method, sub, core)
       local p = sb.program(api)
       if p and p.control then progs[#progs + 1] = { api, p } end
     end
+    local first_err
     for _, ap in ipairs(progs) do
       local ok, st, body = pcall(ap[2].control, sb, "seed", args)
       if ok and tonumber(st) and tonumber(st) < 300 then
@@ -177,12 +180,17 @@ function _M.handle(method, sub, core)
         results[ap[1]] = body or true
       elseif not ok then
         ngx.log(ngx.ERR, "sandbox: seed of ", ap[1], " failed: ", tostring(st))
-        return 500, { errors = { { code = "InternalFailure", message = "seeding " .. ap[1] .. " failed: " .. tostring(st) } } }
-      elseif tonumber(st) and tonumber(st) >= 400 and tonumber(st) ~= 404 then
-        return st, body
+        first_err = first_err or { 500, { errors = { { code = "InternalFailure",
+          message = "seeding " .. ap[1] .. " failed: " .. tostring(st) } } } }
+      elseif tonumber(st) and tonumber(st) == 400 then
+        -- a program that knows the data but rejects it; others answer 404 (not mine)
+        first_err = first_err or { 400, body }
       end
     end
-    if not handled then return bad("no program accepted this seed data") end
+    if not handled then
+      if first_err then return first_err[1], first_err[2] end
+      return bad("no program accepted this seed data")
+    end
     return 200, { ok = true, programs = results }
   elseif what == "programs" and method == "POST" then
     local api, action = parts[2], parts[3]
@@ -196,6 +204,14 @@ function _M.handle(method, sub, core)
       return 500, { errors = { { code = "InternalFailure", message = tostring(st) } } }
     end
     return tonumber(st) or 200, body, headers
+  elseif what == "documents" and method == "POST" and not parts[2] then
+    local id, url = sb.documents.new_upload(args.contentType or args.content_type)
+    return 200, { documentId = id, url = url }
+  elseif what == "documents" and method == "GET" and parts[2] then
+    local doc = sb.documents.get(parts[2])
+    if not doc then return 404, { errors = { { code = "NotFound", message = "no document " .. parts[2] } } } end
+    return 200, { documentId = parts[2], contentType = doc.content_type, compressed = doc.compressed or json.null,
+                  uploadedContentType = doc.uploaded_content_type or json.null, text = doc.text or json.null }
   elseif what == "state" and method == "GET" then
     local kind, id = parts[2], parts[3]
     if not kind then return bad("use /_sandbox/state/<kind>[/<id>]") end

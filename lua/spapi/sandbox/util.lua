@@ -59,6 +59,43 @@ function json.decode(s)
 end
 _M.json = json
 
+--- Canonical JSON (sorted keys): equal data → equal strings (idempotency checks).
+local function canonical(v, out)
+  local t = type(v)
+  if t == "table" then
+    if v == json.null then out[#out + 1] = "null" return end
+    local n = #v
+    if n > 0 or getmetatable(v) == ARRAY_MT then
+      out[#out + 1] = "["
+      for i = 1, n do
+        if i > 1 then out[#out + 1] = "," end
+        canonical(v[i], out)
+      end
+      out[#out + 1] = "]"
+      return
+    end
+    local keys = {}
+    for k in pairs(v) do keys[#keys + 1] = tostring(k) end
+    table.sort(keys)
+    out[#out + 1] = "{"
+    for i, k in ipairs(keys) do
+      if i > 1 then out[#out + 1] = "," end
+      out[#out + 1] = codec.encode(k) .. ":"
+      local x = v[k]
+      if x == nil then x = v[tonumber(k)] end
+      canonical(x, out)
+    end
+    out[#out + 1] = "}"
+  else
+    out[#out + 1] = codec.encode(v) or "null"
+  end
+end
+function json.canonical(v)
+  local out = {}
+  canonical(v, out)
+  return table.concat(out)
+end
+
 -- Time ---------------------------------------------------------------------
 function _M.iso(t)
   return os_date("!%Y-%m-%dT%H:%M:%SZ", floor(t))
