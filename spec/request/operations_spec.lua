@@ -96,6 +96,34 @@ describe("generated operation tables", function()
     assert.is_nil(require("spapi.operations.supply_sources").operations.getSupplySources.rate)
   end)
 
+  it("have rate and burst for every operation whose description has a Usage Plan", function()
+    local with, without = 0, 0
+    for _, api in ipairs(api_keys()) do
+      local t = require(index.apis[api])
+      local doc = model(t.model)
+      for _, item in pairs(doc.paths) do
+        for _, m in ipairs(METHODS) do
+          local op = item[m]
+          if op then
+            local g = t.operations[op.operationId]
+            local d = op.description or ""
+            if d:find("Usage Plan", 1, true) then
+              with = with + 1
+              assert.is_number(g.rate, api .. "." .. op.operationId)
+              assert.is_number(g.burst, api .. "." .. op.operationId)
+              assert.truthy(d:find("| " .. tostring(g.burst) .. " |", 1, true), api .. "." .. op.operationId)
+            else
+              without = without + 1
+              assert.is_nil(g.rate, api .. "." .. op.operationId)
+            end
+          end
+        end
+      end
+    end
+    assert.equal(74, with)
+    assert.equal(14, without)
+  end)
+
   it("mark the restricted operations of DESIGN.md and nothing else", function()
     local expect = {
       ["vendor_df_orders.getOrders"] = true, ["vendor_df_orders.getOrder"] = true,
