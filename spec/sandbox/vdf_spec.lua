@@ -249,6 +249,19 @@ describe("sandbox: Vendor Direct Fulfillment", function()
     st, body = http("GET", SHIPPING .. "/customerInvoices/" .. po, { token = rdt })
     assert.equal(200, st)
     assert.matches(po, core.b64decode(body.content), 1, true)
+    -- in the lists: one packing slip (only this order of the scenario needs one) and one
+    -- customer invoice (only this order is accepted)
+    local after, before = window()
+    st, body = http("GET", SHIPPING .. "/packingSlips", { token = rdt, query = {
+      createdAfter = after, createdBefore = before, shipFromPartyId = wh } })
+    assert.equal(200, st)
+    assert.equal(1, #body.packingSlips)
+    assert.equal(po, body.packingSlips[1].purchaseOrderNumber)
+    st, body = http("GET", SHIPPING .. "/customerInvoices", { token = rdt, query = {
+      createdAfter = after, createdBefore = before, shipFromPartyId = wh } })
+    assert.equal(200, st)
+    assert.equal(1, #body.customerInvoices)
+    assert.equal(po, body.customerInvoices[1].purchaseOrderNumber)
 
     -- container label for the package
     st, body = http("POST", SHIPPING .. "/containerLabel", { body = {
@@ -265,7 +278,7 @@ describe("sandbox: Vendor Direct Fulfillment", function()
     assert.equal("ACCEPTED", get_order(po).orderDetails.orderStatus) -- still processing
     assert.equal("Success", settle(conf).status)
     assert.equal("SHIPPED", get_order(po).orderDetails.orderStatus)
-    local after, before = window()
+    after, before = window()
     st, body = http("GET", ORDERS .. "/purchaseOrders", { token = rdt, query = {
       createdAfter = after, createdBefore = before, shipFromPartyId = wh, status = "SHIPPED" } })
     assert.equal(200, st)
@@ -415,5 +428,7 @@ describe("sandbox: Vendor Direct Fulfillment", function()
     assert.equal(404, st)
     st, body = http("GET", TXN .. "no-such-transaction")
     assert.equal(404, st)
+    assert.equal("NotFound", body.code) -- the model's Error shape for this 404
+    assert.equal("NotFound", body.errors[1].code)
   end)
 end)

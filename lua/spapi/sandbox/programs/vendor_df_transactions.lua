@@ -254,7 +254,11 @@ _M.handlers = {
     local id = req.params.transactionId
     local t = sb.state.get(L.TXN, id)
     if not t or (t.owner ~= nil and t.owner ~= req.selling_partner) then
-      return sb.err(404, "NotFound", "Transaction " .. tostring(id) .. " does not exist")
+      -- the model gives this 404 the single Error shape; keep the usual errors array too
+      local st, body = sb.err(404, "NotFound", "Transaction " .. tostring(id) .. " does not exist")
+      local e = body.errors[1]
+      body.code, body.message, body.details = e.code, e.message, e.details
+      return st, body
     end
     return 200, { transactionStatus = transaction_view(sb, t) }
   end,
