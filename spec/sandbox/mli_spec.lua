@@ -351,6 +351,25 @@ describe("sandbox: Multi-Location Inventory", function()
       assert.equal(404, st)
     end)
 
+    it("takes supply sources and listings from /_sandbox/seed", function()
+      assert(sandbox.control("/_sandbox/seed", {
+        supplySources = { { supplySourceCode = "SEEDED-1", alias = "Seeded Store", address = address("Seeded Store") } },
+        listings = { { sellerId = SELLER, sku = "SEEDED-SKU", attributes = { fulfillment_availability = {
+          { fulfillment_channel_code = "SEEDED-1", quantity = 4 },
+          { fulfillment_channel_code = "DEFAULT", quantity = 0 } } } } },
+      }))
+      assert.same({ DEFAULT = 4, ["SEEDED-1"] = 4 }, (availability("SEEDED-SKU")))
+      local _, body = http("GET", SS, { query = { pageSize = 50 } })
+      local aliases = {}
+      for _, s in ipairs(body.supplySources) do aliases[#aliases + 1] = s.alias end
+      assert.same({ "Default Location", "Seeded Store" }, aliases)
+      -- seed data that breaks the rules is refused
+      local ok, err = sandbox.control("/_sandbox/seed", { listings = { { sellerId = SELLER, sku = "BAD",
+        attributes = { fulfillment_availability = { { fulfillment_channel_code = "NOWHERE", quantity = 1 } } } } } })
+      assert.is_nil(ok)
+      assert.matches("400", err)
+    end)
+
     it("searches listings with paging and sorting", function()
       local skus = { "S-3", "S-1", "S-5", "S-2", "S-4" }
       for _, s in ipairs(skus) do put_listing(s, 1) end

@@ -496,6 +496,12 @@ end
 
 -- processing --------------------------------------------------------------------------------
 
+local OPEN = "feeds:open" -- number of feeds not yet DONE/FATAL/CANCELLED
+
+local function finished(sb)
+  sb.state.incr(OPEN, -1)
+end
+
 local function process(sb, f)
   -- exactly once, whichever worker gets here first
   if sb.state.incr("feed_apply:" .. f.feedId, 1) ~= 1 then return end
@@ -547,13 +553,29 @@ local function process(sb, f)
   f.startedAt = f.createdAt + f.queueSeconds
   f.endTime = f.createdAt + f.queueSeconds + f.processingSeconds
   sb.state.put(FEED, f.feedId, f)
+  finished(sb)
 end
 
 --- Apply every feed that is due, oldest first.
 function _M.settle(sb)
+  if (sb.state.incr(OPEN, 0) or 0) <= 0 then return end
   local now = sb.now()
   for _, f in ipairs(sb.state.list(FEED) or {}) do
-    if not f.final and status_of(f, now) == nil then process(sb, f) end
+    if not f.final and status_of(f, now) == nil then
+      local ok, err = pcall(process, sb, f)
+      if not ok then
+        -- never leave a feed IN_PROGRESS for ever because of a sandbox bug
+        sb.log("sandbox feeds: processing feed ", f.feedId, " failed: ", tostring(err))
+        local cur = sb.state.get(FEED, f.feedId) or f
+        if not cur.final then
+          cur.final = "FATAL"
+          cur.startedAt = cur.createdAt + cur.queueSeconds
+          cur.endTime = cur.createdAt + cur.queueSeconds + cur.processingSeconds
+          sb.state.put(FEED, cur.feedId, cur)
+          finished(sb)
+        end
+      end
+    end
   end
 end
 
@@ -628,6 +650,7 @@ function _M.handlers.createFeed(req, sb)
     feedOptions = b.feedOptions, createdAt = sb.now(), queueSeconds = cfg.queueSeconds,
     processingSeconds = cfg.processingSeconds, compressResults = compress, sellingPartner = req.selling_partner,
   })
+  sb.state.incr(OPEN, 1)
   return 202, { feedId = id }
 end
 
@@ -661,6 +684,7 @@ function _M.handlers.cancelFeed(req, sb)
   f.final = "CANCELLED"
   f.endTime = sb.now()
   sb.state.put(FEED, f.feedId, f)
+  finished(sb)
   return 200, nil
 end
 

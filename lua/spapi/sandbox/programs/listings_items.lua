@@ -849,8 +849,33 @@ end
 -- POST /_sandbox/programs/listings_items/<action>
 --   get {sellerId, sku}: the stored listing doc
 --   list {sellerId?}: stored listing docs
+--   seed {listings=[{sellerId?, sku, productType?, requirements?, attributes, marketplaceIds?}]}:
+--     put listings (also reached through POST /_sandbox/seed), with the same rules as putListingsItem
 function _M.control(sb, action, args)
   args = type(args) == "table" and args or {}
+  if action == "seed" then
+    if type(args.listings) ~= "table" then return sb.err(404, "NotFound", "no listings in the seed data") end
+    if type(args.supplySources) == "table" then
+      -- listings may name supply sources of the same seed data: create those first
+      local st, body = SS.control(sb, "seed", args)
+      if st >= 300 then return st, body end
+    end
+    local out = {}
+    for i, l in ipairs(args.listings) do
+      if type(l) ~= "table" or not nonempty_string(l.sku) or type(l.attributes) ~= "table" then
+        return bad(sb, fmt("listings[%d] needs sku and attributes", i))
+      end
+      local r = _M.submit(sb, { op = "put", sellerId = l.sellerId or _M.SEED_SELLER, sku = l.sku,
+        productType = l.productType or "PRODUCT", requirements = l.requirements or "LISTING_OFFER_ONLY",
+        attributes = l.attributes, marketplaceIds = l.marketplaceIds or { _M.SEED_MARKETPLACE } })
+      if r.status ~= "ACCEPTED" then
+        return 400, { errors = { { code = "InvalidInput", message = fmt("listings[%d] is invalid", i),
+          details = r.issues[1] and r.issues[1].message or "" } } }
+      end
+      out[#out + 1] = { sellerId = l.sellerId or _M.SEED_SELLER, sku = l.sku }
+    end
+    return 200, { listings = sb.json.array(out) }
+  end
   if action == "get" then
     local doc = nonempty_string(args.sellerId) and nonempty_string(args.sku) and _M.get(sb, args.sellerId, args.sku)
     if not doc then return sb.err(404, "NotFound", "no such listing") end

@@ -374,7 +374,35 @@ end
 
 -- POST /_sandbox/programs/supply_sources/<action>
 --   list {includeArchived=true}: every supply source with its status.
+--   seed {supplySources=[{supplySourceCode, alias, address, status="Active"}]}: add supply
+--     sources (also reached through POST /_sandbox/seed); answers their ids. Idempotent:
+--     a supply source with the same code and alias is left as it is.
 function _M.control(sb, action, args)
+  if action == "seed" then
+    local list = type(args) == "table" and args.supplySources
+    if type(list) ~= "table" then return sb.err(404, "NotFound", "no supplySources in the seed data") end
+    local ids = {}
+    for i, s in ipairs(list) do
+      if type(s) ~= "table" or not nonempty_string(s.supplySourceCode) or not nonempty_string(s.alias) then
+        return bad(sb, "Invalid Input", fmt("supplySources[%d] needs supplySourceCode and alias", i))
+      end
+      local e = check_address(s.address)
+      if e then return bad(sb, "Invalid Input", fmt("supplySources[%d]: %s", i, e)) end
+      if s.status ~= nil and not STATUSES[s.status] then
+        return bad(sb, "Invalid Input", fmt("supplySources[%d].status must be Active or Inactive", i))
+      end
+      local existing = _M.resolve(sb, s.supplySourceCode)
+      if existing and existing.supplySourceCode == s.supplySourceCode and existing.alias == s.alias then
+        ids[i] = existing.supplySourceId -- seeding the same data twice is harmless
+      elseif code_taken(sb, s.supplySourceCode) or alias_taken(sb, s.alias) then
+        return bad(sb, "Invalid Input", fmt("supplySources[%d]: code or alias already exists", i), "1004")
+      else
+        ids[i] = create(sb, { supplySourceCode = s.supplySourceCode, alias = s.alias, address = s.address,
+          status = s.status or "Active", configuration = s.configuration, capabilities = s.capabilities }).supplySourceId
+      end
+    end
+    return 200, { supplySourceIds = sb.json.array(ids) }
+  end
   if action == "list" then
     local out = {}
     for _, s in ipairs(all(sb)) do
