@@ -315,6 +315,39 @@ describe("sandbox: Feeds", function()
     assert.matches("XML", xml.text(xml.child(pr, "Result"), "ResultDescription"))
   end)
 
+  it("refuses XML with a DOCTYPE (no entity expansion) and reports missing confirmation data", function()
+    local xxe = [[<?xml version="1.0"?>
+<!DOCTYPE AmazonEnvelope [<!ENTITY xxe SYSTEM "file:///etc/passwd"><!ENTITY a "aaaaaaaaaa">]>
+<AmazonEnvelope><MessageType>OrderFulfillment</MessageType><Message><MessageID>1</MessageID>
+<OrderFulfillment><AmazonOrderID>&xxe;</AmazonOrderID></OrderFulfillment></Message></AmazonEnvelope>]]
+    local missing = [[<AmazonEnvelope><Header><MerchantIdentifier>M</MerchantIdentifier></Header>
+<MessageType>OrderFulfillment</MessageType>
+<Message><MessageID>1</MessageID><OrderFulfillment><MerchantOrderID>M-1</MerchantOrderID>
+<FulfillmentDate>yesterday</FulfillmentDate><FulfillmentData><CarrierCode>UPS</CarrierCode></FulfillmentData>
+<Item><MerchantOrderItemID>I-1</MerchantOrderItemID><Quantity>0</Quantity></Item></OrderFulfillment></Message>
+</AmazonEnvelope>]]
+    local a = create_feed("POST_ORDER_FULFILLMENT_DATA", upload(xxe, "text/xml"))
+    local b = create_feed("POST_ORDER_FULFILLMENT_DATA", upload(missing, "text/xml"))
+    advance(60)
+    local f = get_feed(a)
+    assert.equal("FATAL", f.processingStatus)
+    local text = result_document(f)
+    assert.matches("DOCTYPE", text)
+    assert.is_nil(text:find("root:", 1, true))
+
+    f = get_feed(b)
+    assert.equal("DONE", f.processingStatus)
+    local pr = xml.child(xml.child(assert(xml.parse((result_document(f)))), "Message"), "ProcessingReport")
+    assert.equal("1", xml.text(xml.child(pr, "ProcessingSummary"), "MessagesWithError"))
+    local descriptions = {}
+    for _, r in ipairs(xml.children(pr, "Result")) do descriptions[#descriptions + 1] = xml.text(r, "ResultDescription") end
+    local all = table.concat(descriptions, "\n")
+    for _, what in ipairs({ "FulfillmentDate", "ShippingMethod", "ShipperTrackingNumber", "Quantity" }) do
+      assert.matches(what, all)
+    end
+    assert.same({}, assert(sandbox.control("/_sandbox/programs/feeds/shipments", { merchantOrderId = "M-1" })).shipments)
+  end)
+
   it("cancels only feeds that are IN_QUEUE, and never applies them", function()
     local feed = listings_feed({ { messageId = 1, sku = "cancelled-1", operationType = "UPDATE", productType = "PRODUCT",
       requirements = "LISTING_OFFER_ONLY",
