@@ -319,3 +319,45 @@ describe("core multi", function()
     collectgarbage()
   end)
 end)
+
+describe("core.session over TLS", function()
+  local dir = H.tmpdir("tls")
+  local ok = os.execute("openssl req -x509 -newkey rsa:2048 -nodes -keyout " .. dir .. "/key.pem -out "
+    .. dir .. "/cert.pem -days 2 -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 >/dev/null 2>&1")
+  assert(ok == true or ok == 0, "openssl could not make a test certificate")
+  local tls_port = H.free_port()
+  H.nginx(string.format([[
+    listen 127.0.0.1:%d ssl;
+    ssl_certificate %s/cert.pem;
+    ssl_certificate_key %s/key.pem;
+    location / { return 200 "secure"; }
+  ]], tls_port, dir, dir))
+  local base = "https://127.0.0.1:" .. tls_port
+
+  it("verifies certificates by default and reports failures as kind 'tls'", function()
+    local s = core.session()
+    local st, msg, kind = s:request{ url = base .. "/" }
+    assert.is_nil(st)
+    assert.equal("tls", kind)
+    assert.matches(base, msg, 1, true)
+    s:close()
+  end)
+
+  it("accepts a certificate from cainfo", function()
+    local s = core.session{ cainfo = dir .. "/cert.pem" }
+    local st, _, body = s:request{ url = base .. "/" }
+    assert.equal(200, st)
+    assert.equal("secure", body)
+    for _ = 1, 3 do assert.equal(200, (s:request{ url = base .. "/" })) end
+    assert.equal(1, s:stats().connects)
+    s:close()
+  end)
+
+  it("can skip verification when verify = false", function()
+    local s = core.session{ verify = false }
+    local st, _, body = s:request{ url = base .. "/" }
+    assert.equal(200, st)
+    assert.equal("secure", body)
+    s:close()
+  end)
+end)
