@@ -3,7 +3,7 @@
 local nginx = require "spapi.nginx"
 
 local H = {}
-H.root = os.getenv("SPAPI_ROOT") or "."
+H.root = os.getenv("SPAPI_ROOT") or os.getenv("PWD") or "."
 H.models = os.getenv("SPAPI_MODELS") or (H.root .. "/../shared/models")
 
 local started = {}
@@ -22,8 +22,11 @@ end
 local counter = 0
 function H.tmpdir(tag)
   counter = counter + 1
-  local dir = string.format("%s/build/test/tmp-%s-%d-%d", H.root, tag or "t",
-    math.floor(os.time()), counter)
+  -- unique across the busted processes and spec files that reload this module
+  local ok, core = pcall(require, "spapi.core")
+  local salt = ok and core.hex(core.random_bytes(4)) or tostring(math.random(1e9))
+  local dir = string.format("%s/build/test/tmp-%s-%d-%s-%d", H.root, tag or "t",
+    math.floor(os.time()), salt, counter)
   os.execute("rm -rf '" .. dir .. "' && mkdir -p '" .. dir .. "'")
   return dir
 end

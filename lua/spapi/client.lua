@@ -192,7 +192,7 @@ end
 local SAFE_POSTS = {
   ["fulfillment_outbound.getFulfillmentPreview"] = true,
   ["fulfillment_outbound.createFulfillmentOrder"] = true, -- idempotent on sellerFulfillmentOrderId
-  ["fulfillment_outbound_2026.getFulfillmentPreview"] = true,
+  ["fulfillment_outbound_2026.getOrderPreview"] = true,
   ["merchant_fulfillment.getEligibleShipmentServices"] = true,
   ["merchant_fulfillment.getAdditionalSellerInputs"] = true,
   ["tokens.createRestrictedDataToken"] = true,

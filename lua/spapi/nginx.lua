@@ -103,6 +103,7 @@ end
 function _M.start(opts)
   assert(type(opts) == "table", "spapi.nginx.start: options table expected")
   local dir = assert(opts.dir, "spapi.nginx.start: 'dir' is required")
+  if dir:sub(1, 1) ~= "/" then dir = (os_getenv("PWD") or ".") .. "/" .. dir end
   local port = assert(tonumber(opts.port), "spapi.nginx.start: 'port' is required")
   local bin, err = _M.binary()
   if not bin then return nil, err end

@@ -167,7 +167,8 @@ function _M.handle()
     end
     return reply(r.status or 200, r.raw or r.body or {}, r.headers)
   end
-  return reply(200, { echo = { method = method, path = uri, query = ngx.var.args or "",
+  local raw_path = ngx.var.request_uri:match("^[^?]*") -- as sent, before nginx decodes it
+  return reply(200, { echo = { method = method, path = raw_path, query = ngx.var.args or "",
     body = raw and cjson.decode(raw) or cjson.null } }, { ["x-amzn-RequestId"] = "req-" .. dict:get("requests") })
 end
 
