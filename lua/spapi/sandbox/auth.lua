@@ -204,15 +204,17 @@ function _M.check(op, method, path, headers)
     end
   elseif rec.kind == "grantless" then
     return nil, unauthorized()
-  elseif op.restricted then
-    if rec.kind ~= "rdt" then return nil, unauthorized() end
+  elseif rec.kind == "rdt" then
+    -- an RDT is good for the restricted resources it names, nothing else
+    if not op.restricted then return nil, unauthorized() end
     local ok = false
     for _, res in ipairs(rec.resources or {}) do
       if resource_matches(res, method, path) then ok = true break end
     end
     if not ok then return nil, unauthorized() end
-  elseif rec.kind == "rdt" then
-    -- an RDT is good for the restricted resources it names, nothing else
+  elseif op.restricted == true then
+    -- restricted operations need an RDT; "conditional" ones (restricted only
+    -- for some data, e.g. some report types) also take a plain token here
     return nil, unauthorized()
   end
   return { client_id = rec.client_id, selling_partner = rec.sp, kind = rec.kind, scopes = rec.scopes }

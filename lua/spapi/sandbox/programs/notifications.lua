@@ -101,7 +101,7 @@ function _M.handlers.createSubscription(req, sb)
     return sb.err(409, "Conflict", "A subscription for " .. ntype .. " already exists: " .. existing.subscriptionId)
   end
   local h = ngx.md5(k .. sb.state.next_id("sub"))
-  local s = { notificationType = ntype, subscriptionId = string.format("%s-%s-%s-%s-%s", h:sub(1, 8), h:sub(9, 12),
+  local s = { app = app(req), sp = req.selling_partner, notificationType = ntype, subscriptionId = string.format("%s-%s-%s-%s-%s", h:sub(1, 8), h:sub(9, 12),
     h:sub(13, 16), h:sub(17, 20), h:sub(21, 32)), payloadVersion = b.payloadVersion, destinationId = b.destinationId,
     processingDirective = b.processingDirective }
   sb.state.put("notif_subscription", k, s)
@@ -114,21 +114,31 @@ function _M.handlers.getSubscription(req, sb)
   return 200, { payload = sub_view(s) }
 end
 
+-- grantless: the application's subscription with this id, whatever the seller
+local function find_by_id(req, sb)
+  for _, s in ipairs(sb.state.list("notif_subscription")) do
+    if s.app == app(req) and s.subscriptionId == req.params.subscriptionId
+      and s.notificationType == req.params.notificationType then
+      return s
+    end
+  end
+  return nil
+end
+
 function _M.handlers.getSubscriptionById(req, sb)
-  local s = sb.state.get("notif_subscription", sub_key(req, req.params.notificationType))
-  if not s or s.subscriptionId ~= req.params.subscriptionId then
+  local s = find_by_id(req, sb)
+  if not s then
     return sb.err(404, "NotFound", "The subscription " .. req.params.subscriptionId .. " was not found.")
   end
   return 200, { payload = sub_view(s) }
 end
 
 function _M.handlers.deleteSubscriptionById(req, sb)
-  local k = sub_key(req, req.params.notificationType)
-  local s = sb.state.get("notif_subscription", k)
-  if not s or s.subscriptionId ~= req.params.subscriptionId then
+  local s = find_by_id(req, sb)
+  if not s then
     return sb.err(404, "NotFound", "The subscription " .. req.params.subscriptionId .. " was not found.")
   end
-  sb.state.delete("notif_subscription", k)
+  sb.state.delete("notif_subscription", s.app .. "/" .. s.sp .. "/" .. s.notificationType)
   return 200, {}
 end
 
@@ -149,7 +159,10 @@ function _M.handlers.getSubscriptions(req, sb)
 end
 
 function _M.handlers.sendTestNotification(req, sb)
-  local s = sb.state.get("notif_subscription", sub_key(req, req.params.notificationType))
+  local s
+  for _, x in ipairs(sb.state.list("notif_subscription")) do
+    if x.app == app(req) and x.notificationType == req.params.notificationType then s = x end
+  end
   if not s then return sb.err(404, "NotFound", "No subscription for " .. req.params.notificationType .. ".") end
   return 200, {}
 end

@@ -10,7 +10,7 @@ local METHODS = { GET = true, PUT = true, POST = true, DELETE = true, PATCH = tr
 -- path with {placeholders}.
 local function restricted_route(method, path)
   local route = router.match(method, path)
-  if route then return route.op.restricted and route or nil end
+  if route then return route.op.restricted and route or nil end -- true or "conditional"
   if path:find("{", 1, true) then
     local r = router.match(method, (path:gsub("{[^}/]*}", "x")))
     if r and r.op.restricted then return r end
