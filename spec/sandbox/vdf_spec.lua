@@ -398,6 +398,28 @@ describe("sandbox: Vendor Direct Fulfillment", function()
     assert.is_true(#t.errors.errors >= 2)
   end)
 
+  it("checks invoice syntax at once and its meaning in the transaction (the model's examples)", function()
+    local INV = "/vendor/directFulfillment/payments/v1/invoices"
+    -- the model's 400 example: a malformed date and missing elements
+    local st, body = http("POST", INV, { body = { invoices = { { invoiceNumber = "TestInvoice400", invoiceDate = "2020-08.13" } } } })
+    assert.equal(400, st)
+    assert.equal("InvalidInput", body.errors[1].code)
+    assert.equal("The value '2020-08.13' of element 'invoiceDate' is not valid.", body.errors[1].message)
+    -- the model's example with an empty body: accepted, and the transaction fails
+    st, body = http("POST", INV, { body = {} })
+    assert.equal(202, st)
+    assert.equal("Failure", settle(body.payload.transactionId).status)
+    -- well-formed, but for a purchase order that does not exist
+    local order = get_order(scenario_orders("SPECWH-INV400")[1])
+    local inv = invoice(order, "INV-UNKNOWN-PO")
+    inv.invoices[1].items[1].purchaseOrderNumber = "NOSUCHPO"
+    st, body = http("POST", INV, { body = inv })
+    assert.equal(202, st)
+    local t = settle(body.payload.transactionId)
+    assert.equal("Failure", t.status)
+    assert.matches("NOSUCHPO does not exist", t.errors.errors[1].message, 1, true)
+  end)
+
   it("answers 403 to restricted operations without a restricted data token", function()
     local after, before = window()
     local st, body = http("GET", ORDERS .. "/purchaseOrders", { query = { createdAfter = after, createdBefore = before } })

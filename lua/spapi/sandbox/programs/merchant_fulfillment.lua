@@ -81,6 +81,9 @@ local EXPERIENCES = { DeliveryConfirmationWithAdultSignature = true, DeliveryCon
 local PICKUP_OPTIONS = { CarrierWillPickUp = true, ShipperWillDropOff = true, NoPreference = true }
 local LABEL_FORMATS = { PDF = true, PNG = true, ZPL203 = true, ZPL300 = true, ShippingServiceDefault = true }
 local FILE_TYPES = { PDF = "application/pdf", PNG = "image/png", ZPL203 = "application/zpl", ZPL300 = "application/zpl" }
+-- countries of the Amazon marketplaces (a ship-from CountryCode outside them is invalid)
+local COUNTRIES = {}
+for c in ("US CA MX BR GB IE DE FR IT ES NL SE PL BE TR AE SA EG IN JP AU SG CN ZA"):gmatch("%u%u") do COUNTRIES[c] = true end
 local UUID = "^%x%x%x%x%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$"
 
 local function round2(x) return floor(x * 100 + 0.5) / 100 end
@@ -371,6 +374,50 @@ local function view(sb, s)
   return p
 end
 
+-- Buy the label: store the shipment (state kind "mfn_shipment") and register it
+-- with the order.  Returns the stored shipment record.
+local function purchase(sb, order, p, svc, fmt, s_body, label_option, id, tracking)
+  local carrier = svc.carrier:match("^USPS") and "USPS" or svc.carrier:match("^FEDEX") and "FEDEX" or "UPS"
+  tracking = tracking or lib.tracking(sb, carrier)
+  local to = order.ShipToAddress
+  local lines = { svc.name, "TRACKING " .. tracking, "SHIP TO: " .. to.Name, to.AddressLine1,
+                  to.City .. " " .. (to.StateOrProvinceCode or "") .. " " .. to.PostalCode, "ORDER " .. order.AmazonOrderId }
+  local lc = p.raw.LabelCustomization
+  if type(lc) == "table" and type(lc.CustomTextForLabel) == "string" then lines[#lines + 1] = lc.CustomTextForLabel end
+  if type(label_option) == "table" and label_option.IncludePackingSlipWithLabel == true and fmt == "PDF" then
+    lines[#lines + 1] = "PACKING SLIP"
+    for _, it in ipairs(p.raw.ItemList) do lines[#lines + 1] = it.Quantity .. " x " .. it.OrderItemId end
+  end
+  local gz = sb.gzip(label_payload(fmt, lines))
+  local items = {}
+  for i, it in ipairs(p.raw.ItemList) do items[i] = { OrderItemId = it.OrderItemId, Quantity = it.Quantity } end
+  local payload = {
+    ShipmentId = id, AmazonOrderId = order.AmazonOrderId, SellerOrderId = p.raw.SellerOrderId,
+    ItemList = items,
+    ShipFromAddress = lib.deepcopy(p.raw.ShipFromAddress),
+    ShipToAddress = lib.deepcopy(to),
+    PackageDimensions = lib.deepcopy(p.raw.PackageDimensions),
+    Weight = lib.deepcopy(p.raw.Weight),
+    Insurance = lib.deepcopy(p.options.DeclaredValue) or amount(sb, 0),
+    ShippingService = s_body,
+    Label = {
+      Dimensions = { Length = 6, Width = 4, Unit = "inches" },
+      FileContents = { Contents = sb.b64(gz), FileType = FILE_TYPES[fmt], Checksum = b64_md5(sb, gz) },
+      LabelFormat = fmt,
+      CustomTextForLabel = type(lc) == "table" and lc.CustomTextForLabel or nil,
+      StandardIdForLabel = type(lc) == "table" and lc.StandardIdForLabel or nil,
+    },
+    TrackingId = tracking,
+    CreatedDate = sb.iso(sb.now()),
+  }
+  local sh = { payload = payload, created = sb.now() }
+  sb.state.put(SHIPMENT, id, sh)
+  order.shipments = order.shipments or {}
+  order.shipments[#order.shipments + 1] = id
+  sb.state.put(ORDER, order.AmazonOrderId, order)
+  return sh
+end
+
 -- one shipping account for the whole sandbox (the control action sets its balance)
 local function account(sb)
   local key = "seller"
@@ -430,6 +477,10 @@ _M.handlers = {
     if type(b) ~= "table" then return invalid_request(sb, "the body must be a GetAdditionalSellerInputsRequest object") end
     if type(b.OrderId) ~= "string" then return invalid_request(sb, "OrderId is required") end
     if type(b.ShippingServiceId) ~= "string" then return invalid_request(sb, "ShippingServiceId is required") end
+    local from = b.ShipFromAddress
+    if type(from) ~= "table" or not COUNTRIES[from.CountryCode] then
+      return sb.err(400, "InvalidInput", "Invalid Ship From Address when calling GetAdditionalSellerInputs")
+    end
     local order, st, body = find_order(sb, req, b.OrderId)
     if not order then return st, body end
     local svc = SERVICE_BY_ID[b.ShippingServiceId]
@@ -499,7 +550,7 @@ _M.handlers = {
         return sb.err(400, "InvalidShippingServiceOfferId", "The specified ShippingServiceOfferId is invalid for "
           .. svc.id .. " and order " .. p.order_id .. ". Use a ShippingServiceOfferId returned by getEligibleShipmentServices.")
       end
-      if sb.now() > offer.issued + _M.OFFER_TTL then
+      if not offer.static and sb.now() > offer.issued + _M.OFFER_TTL then
         return sb.err(400, "ShippingServiceOfferNotAvailable", "The specified ShippingServiceOfferId has expired. "
           .. "Call getEligibleShipmentServices again to get a new ShippingServiceOfferId.")
       end
@@ -534,46 +585,10 @@ _M.handlers = {
     acct.balance = round2(acct.balance - charge)
     sb.state.put(ACCOUNT, acct_key, acct)
 
-    local id = lib.uuid(sb, "mfn")
-    local carrier = svc.carrier:match("^USPS") and "USPS" or svc.carrier:match("^FEDEX") and "FEDEX" or "UPS"
-    local tracking = lib.tracking(sb, carrier)
-    local to = order.ShipToAddress
-    local lines = { svc.name, "TRACKING " .. tracking, "SHIP TO: " .. to.Name, to.AddressLine1,
-                    to.City .. " " .. (to.StateOrProvinceCode or "") .. " " .. to.PostalCode, "ORDER " .. order.AmazonOrderId }
-    local lc = p.raw.LabelCustomization
-    if type(lc) == "table" and type(lc.CustomTextForLabel) == "string" then lines[#lines + 1] = lc.CustomTextForLabel end
-    if type(b.LabelFormatOption) == "table" and b.LabelFormatOption.IncludePackingSlipWithLabel == true and fmt == "PDF" then
-      lines[#lines + 1] = "PACKING SLIP"
-      for _, it in ipairs(p.raw.ItemList) do lines[#lines + 1] = it.Quantity .. " x " .. it.OrderItemId end
-    end
-    local gz = sb.gzip(label_payload(fmt, lines))
-    local items = {}
-    for i, it in ipairs(p.raw.ItemList) do items[i] = { OrderItemId = it.OrderItemId, Quantity = it.Quantity } end
-    local payload = {
-      ShipmentId = id, AmazonOrderId = order.AmazonOrderId, SellerOrderId = p.raw.SellerOrderId,
-      ItemList = items,
-      ShipFromAddress = lib.deepcopy(p.raw.ShipFromAddress),
-      ShipToAddress = lib.deepcopy(to),
-      PackageDimensions = lib.deepcopy(p.raw.PackageDimensions),
-      Weight = lib.deepcopy(p.raw.Weight),
-      Insurance = lib.deepcopy(p.options.DeclaredValue) or amount(sb, 0),
-      ShippingService = s_body,
-      Label = {
-        Dimensions = { Length = 6, Width = 4, Unit = "inches" },
-        FileContents = { Contents = sb.b64(gz), FileType = FILE_TYPES[fmt], Checksum = b64_md5(sb, gz) },
-        LabelFormat = fmt,
-        CustomTextForLabel = type(lc) == "table" and lc.CustomTextForLabel or nil,
-        StandardIdForLabel = type(lc) == "table" and lc.StandardIdForLabel or nil,
-      },
-      TrackingId = tracking,
-      CreatedDate = sb.iso(sb.now()),
-    }
-    local s = { payload = payload, created = sb.now(), charge = charge, owner = req.selling_partner }
-    sb.state.put(SHIPMENT, id, s)
-    order.shipments = order.shipments or {}
-    order.shipments[#order.shipments + 1] = id
-    sb.state.put(ORDER, order.AmazonOrderId, order)
-    return 200, { payload = view(sb, s) }
+    local sh = purchase(sb, order, p, svc, fmt, s_body, b.LabelFormatOption, lib.uuid(sb, "mfn"))
+    sh.charge, sh.owner = charge, req.selling_partner
+    sb.state.put(SHIPMENT, sh.payload.ShipmentId, sh)
+    return 200, { payload = view(sb, sh) }
   end),
 
   getShipment = function(req, sb)
@@ -626,8 +641,10 @@ _M.ORDERS = {
   { AmazonOrderId = "902-1845936-5435065", MarketplaceId = "ATVPDKIKX0DER", ShipToAddress = NY,
     items = { { OrderItemId = "52986411826454", ASIN = "B07DFVDRAB", Quantity = 1, Title = "Stainless Steel Kettle" },
               { OrderItemId = "52986411826455", ASIN = "B08XYZ1234", Quantity = 2, Title = "Bamboo Cutting Board" } } },
+  -- the order of the model's x-amzn-api-sandbox examples (see _M.seed)
   { AmazonOrderId = "903-5563053-5647845", MarketplaceId = "ATVPDKIKX0DER", ShipToAddress = NY,
-    items = { { OrderItemId = "12958298061782", ASIN = "B07DFYF5AB", Quantity = 1, Title = "Pour-Over Coffee Set" } } },
+    items = { { OrderItemId = "52986411826454", ASIN = "B07DFYF5AB", Quantity = 1, Title = "Pour-Over Coffee Set" },
+              { OrderItemId = "12958298061782", ASIN = "B07DFVDRAB", Quantity = 2, Title = "Stainless Steel Kettle" } } },
   { AmazonOrderId = "114-3941689-8772232", MarketplaceId = "ATVPDKIKX0DER", ShipToAddress = SEA,
     items = { { OrderItemId = "41829372910011", ASIN = "B0C1LIGHT1", Quantity = 3, Title = "LED Desk Lamp" } } },
   { AmazonOrderId = "111-7700012-3456789", MarketplaceId = "ATVPDKIKX0DER", ShipToAddress = SEA,
@@ -638,8 +655,43 @@ _M.ORDERS = {
     items = { { OrderItemId = "70000000000001", ASIN = "B0BRAZIL01", Quantity = 1, Title = "Garrafa Termica" } } },
 }
 
+-- The requests and ids of the model's static sandbox examples, so that calls copied
+-- from Amazon's documentation behave as documented: getShipment of abcddcba-...,
+-- cancelShipment of be7a0a53-..., createShipment with the example offer id.
+local EXAMPLE = {
+  order = "903-5563053-5647845",
+  offer = "WHgxtyn6qjGGaCzOCog1azF5HLHje5Pz3Lc2Fmt5eKoZAReW8oJ1SMumuBS8lA/Hjuglhyiu0+KRLvyJxFV0PB9YFMDhygs3VyTL0WGYkGxiuRkmuEvpqldUn9rrkWVodqnR4vx2VtXvtER/Ju6RqYoddJZGy6RS2KLzzhQ2NclN0NYXMZVqpOe5RsRBddXaGuJr7oza3M52+JzChocAHzcurIhCRynpbxfmNLzZMQEbgnpGLzuaoSMzfxg90/NaXFR/Ou01du/uKd5AbfMW/AxAKP9ht6Oi9lDHq6WkGqvjkVLW0/jj/fBgblIwcs+t",
+  service = "UPS_PTP_2ND_DAY_AIR",
+  shipments = { { "abcddcba-00c3-4f6f-a63a-639f76ee9253", "1Z17E2100217295733" },
+                { "be7a0a53-00c3-4f6f-a63a-639f76ee9253", "1Z17E2100217295734" } },
+}
+local function example_details(item)
+  return {
+    AmazonOrderId = EXAMPLE.order, ItemList = { { OrderItemId = item, Quantity = 1 } },
+    ShipFromAddress = { Name = "John Doe", AddressLine1 = "300 Turnbull Ave", Email = "jdoeasdfllkj@yahoo.com",
+      City = "Detroit", StateOrProvinceCode = "MI", PostalCode = "48123", CountryCode = "US", Phone = "7132341234" },
+    PackageDimensions = { Length = 10.25, Width = 10.25, Height = 10.25, Unit = "inches" },
+    Weight = { Value = 10.25, Unit = "oz" },
+    ShippingServiceOptions = { DeliveryExperience = "NoTracking", CarrierWillPickUp = false,
+                               CarrierWillPickUpOption = "ShipperWillDropOff" },
+  }
+end
+
 function _M.seed(sb)
   for _, o in ipairs(_M.ORDERS) do sb.state.put(ORDER, o.AmazonOrderId, lib.deepcopy(o)) end
+  local svc = SERVICE_BY_ID[EXAMPLE.service]
+  -- the example offer for the order's unshipped item; it does not expire
+  local p = assert(parse_details(sb, example_details("52986411826454")))
+  sb.state.put(OFFER, EXAMPLE.offer, { service = svc.id, order = EXAMPLE.order, fingerprint = p.fingerprint,
+                                       issued = sb.now(), static = true, rate = service_rate(svc, p) })
+  -- two purchased shipments, one unit of the other item each
+  for _, x in ipairs(EXAMPLE.shipments) do
+    p = assert(parse_details(sb, example_details("12958298061782")))
+    local order = sb.state.get(ORDER, EXAMPLE.order)
+    local body = render_service(sb, svc, p, EXAMPLE.offer, { DeliveryExperience = "NoTracking",
+      CarrierWillPickUp = false, DeclaredValue = amount(sb, 0) })
+    purchase(sb, order, p, svc, "PNG", body, nil, x[1], x[2])
+  end
 end
 
 -- POST /_sandbox/programs/merchant_fulfillment/account {balance=}  (no balance: just report it)
