@@ -390,6 +390,21 @@ describe("sandbox: Merchant Fulfillment", function()
       assert.equal("Purchased", body.payload.Status)
     end)
 
+    it("InvalidState for a label whose refund the carrier rejected", function()
+      local order = new_order({ { "9961", 1 } })
+      local st, body = create(details(order, { { "9961", 1 } }), "UPS_PTP_GND")
+      assert.equal(200, st)
+      local id = body.payload.ShipmentId
+      assert.equal(200, (http("DELETE", MFN .. "/shipments/" .. id, { token = rdt })))
+      assert(sandbox.control("/_sandbox/programs/merchant_fulfillment/reject_refund", { ShipmentId = id }))
+      advance(3600)
+      st, body = http("GET", MFN .. "/shipments/" .. id, { token = rdt })
+      assert.equal("RefundRejected", body.payload.Status)
+      assert_error(404, "InvalidState", http("DELETE", MFN .. "/shipments/" .. id, { token = rdt }))
+      -- the items stay shipped
+      assert_error(400, "ShipmentAlreadyExists", create(details(order, { { "9961", 1 } }), "UPS_PTP_GND"))
+    end)
+
     it("403 for label operations without a restricted data token", function()
       local order = new_order({ { "9951", 1 } })
       local st, body = http("POST", MFN .. "/shipments", { body = {

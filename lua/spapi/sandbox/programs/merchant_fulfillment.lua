@@ -234,7 +234,7 @@ end
 local function shipment_status(sb, s)
   if not s.cancelled_at then return "Purchased" end
   if sb.now() < s.cancelled_at + _M.REFUND_DELAY then return "RefundPending" end
-  return "RefundApplied"
+  return s.refund_rejected and "RefundRejected" or "RefundApplied"
 end
 
 -- quantity of each OrderItemId held by purchased shipments (and one holder id)
@@ -242,7 +242,8 @@ local function shipped_items(sb, order)
   local qty, holder = {}, {}
   for _, sid in ipairs(order.shipments or {}) do
     local s = sb.state.get(SHIPMENT, sid)
-    if s and shipment_status(sb, s) == "Purchased" then
+    local st = s and shipment_status(sb, s)
+    if st == "Purchased" or st == "RefundRejected" then
       for _, it in ipairs(s.payload.ItemList) do
         qty[it.OrderItemId] = (qty[it.OrderItemId] or 0) + it.Quantity
         holder[it.OrderItemId] = sid
@@ -696,6 +697,7 @@ end
 
 -- POST /_sandbox/programs/merchant_fulfillment/account {balance=}  (no balance: just report it)
 -- POST /_sandbox/programs/merchant_fulfillment/order {AmazonOrderId=, MarketplaceId=, ShipToAddress=, items=}
+-- POST /_sandbox/programs/merchant_fulfillment/reject_refund {ShipmentId=}  (after cancelShipment)
 function _M.control(sb, action, args)
   args = type(args) == "table" and args or {}
   if action == "account" then
@@ -706,9 +708,33 @@ function _M.control(sb, action, args)
       sb.state.put(ACCOUNT, key, a)
     end
     return 200, { balance = a.balance, currency = "USD" }
+  elseif action == "reject_refund" then
+    -- the carrier refuses the refund of a cancelled label: RefundRejected once processed
+    local s = type(args.ShipmentId) == "string" and sb.state.get(SHIPMENT, args.ShipmentId)
+    if not s or not s.cancelled_at then
+      return sb.err(404, "ResourceNotFound", "reject_refund needs the ShipmentId of a cancelled shipment")
+    end
+    if not s.refund_rejected then
+      s.refund_rejected = true
+      sb.state.put(SHIPMENT, args.ShipmentId, s)
+      local a, key = account(sb)
+      a.balance = round2(a.balance - (s.charge or 0))
+      sb.state.put(ACCOUNT, key, a)
+    end
+    return 200, { ShipmentId = args.ShipmentId, Status = shipment_status(sb, s) }
   elseif action == "order" then
     if type(args.AmazonOrderId) ~= "string" or not lib.is_array(args.items) then
       return sb.err(400, "InvalidInput", "order needs AmazonOrderId and items [{OrderItemId, ASIN, Quantity}]")
+    end
+    for i, it in ipairs(args.items) do
+      if type(it) ~= "table" or type(it.OrderItemId) ~= "string" or type(it.Quantity) ~= "number"
+        or it.Quantity < 1 or it.Quantity ~= floor(it.Quantity) then
+        return sb.err(400, "InvalidInput", "items[" .. (i - 1) .. "] needs OrderItemId (string) and Quantity (positive integer)")
+      end
+      it.ASIN = type(it.ASIN) == "string" and it.ASIN or "B000000000"
+    end
+    if args.MarketplaceId ~= nil and not MARKETPLACES[args.MarketplaceId] then
+      return sb.err(400, "InvalidInput", "MarketplaceId must be ATVPDKIKX0DER (US) or A2Q3Y263D00KWC (BR, no Merchant Fulfillment)")
     end
     local o = {
       AmazonOrderId = args.AmazonOrderId, MarketplaceId = args.MarketplaceId or "ATVPDKIKX0DER",
@@ -719,7 +745,7 @@ function _M.control(sb, action, args)
     return 200, o
   end
   return sb.err(404, "NotFound", "Unknown merchant_fulfillment control action " .. tostring(action)
-    .. " (known: account, order)")
+    .. " (known: account, order, reject_refund)")
 end
 
 return _M
