@@ -293,3 +293,63 @@ describe("sandbox: MCF", function()
     assert.equal(400, (http("GET", BASE .. "/features/inventory/NO_SUCH_FEATURE", { query = { marketplaceId = MP } })))
   end)
 end)
+
+describe("sandbox: MCF 2026-07-04", function()
+  local sb, token
+  local B26 = "/fulfillment/outbound/2026-07-04"
+  local function http(method, path, o)
+    o = o or {}
+    o.token = o.token or token
+    local status, headers, body = H.sandbox_http(method, path, o)
+    assert(status, headers)
+    return status, body
+  end
+  local function line(id, sku, n)
+    return { lineItemId = id, product = { productIdentifier = { amazonSku = sku } }, amount = { unit = "EACH", value = tostring(n) } }
+  end
+
+  before_each(function()
+    sb = H.sandbox{ reset = true }
+    assert(sb.control("/_sandbox/config", { rate_scale = 100 }))
+    token = H.sandbox_token()
+  end)
+
+  it("previews, creates idempotently, ships with tracking and refuses a late cancel", function()
+    local status, body = http("POST", B26 .. "/previews", { body = {
+      destination = { deliveryAddress = ADDRESS }, lineItems = { line(nil, "SKU-RED-MUG", 1) } } })
+    assert.equal(200, status)
+    assert.same({}, body.constraints)
+    assert.equal("STANDARD", body.plannedShipments[1].offers[1].fulfillmentConfiguration.serviceLevel.serviceTier)
+
+    local order = { orderId = "O26-1", destination = { deliveryAddress = ADDRESS },
+      lineItems = { line("L1", "SKU-RED-MUG", 2) } }
+    status, body = http("POST", B26 .. "/orders", { body = order })
+    assert.equal(200, status)
+    assert.equal("PROCESSING", body.order.status)
+    assert.equal(200, (http("POST", B26 .. "/orders", { body = order })))
+    order.lineItems[1].amount.value = "3"
+    assert.equal(400, (http("POST", B26 .. "/orders", { body = order })))
+
+    assert(sb.control("/_sandbox/clock", { advance = 3 * 3600 }))
+    status, body = http("GET", B26 .. "/orders/O26-1")
+    assert.equal(200, status)
+    assert.equal("COMPLETE", body.order.status)
+    local pkg = body.order.shipments[1].packages[1]
+    assert.equal("IN_TRANSIT", pkg.status)
+    assert.matches("^TBA", pkg.tracking.carrier.trackingNumber)
+    status, body = http("PUT", B26 .. "/orders/O26-1/cancel")
+    assert.equal(400, status)
+    assert.equal("InvalidInput", body.errors[1].code)
+    _, body = http("GET", B26 .. "/orders", { query = { updatedAfter = "2020-01-01T00:00:00Z" } })
+    assert.equal("O26-1", body.orders[1].orderId)
+  end)
+
+  it("cancels an order while it is processing", function()
+    assert.equal(200, (http("POST", B26 .. "/orders", { body = { orderId = "O26-2",
+      destination = { deliveryAddress = ADDRESS }, lineItems = { line("L1", "SKU-TEE-M", 1) } } })))
+    assert.equal(202, (http("PUT", B26 .. "/orders/O26-2/cancel")))
+    local _, body = http("GET", B26 .. "/orders/O26-2")
+    assert.equal("CANCELLED", body.order.status)
+    assert.equal(404, (http("GET", B26 .. "/orders/NOPE")))
+  end)
+end)
