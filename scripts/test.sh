@@ -10,7 +10,8 @@ passed=0; failed=0; status=0
 mkdir -p build/test
 
 run_suite() { # name lua cpath
-  local name=$1 lua=$2 cpath=$3 log=build/test/$1.log
+  local name=$1 lua=$2 cpath=$3 log
+  log=$(mktemp "${TMPDIR:-/tmp}/spapi-test-$1.XXXXXX")
   echo "== busted under $name"
   LUA_CPATH="$cpath;;" "$lua" /usr/bin/busted -o plainTerminal "${@:4}" 2>&1 | tee "$log"
   local line
@@ -22,6 +23,7 @@ run_suite() { # name lua cpath
   local s f e p
   read -r s f e p < <(echo "$line" | sed -E 's#^([0-9]+)[^/]*/ ([0-9]+)[^/]*/ ([0-9]+)[^/]*/ ([0-9]+).*#\1 \2 \3 \4#')
   passed=$((passed + s)); failed=$((failed + f + e + p))
+  rm -f "$log"
 }
 
 run_suite lua5.4 lua5.4 "$ROOT/build/5.4/?.so" "$@"

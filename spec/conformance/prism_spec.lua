@@ -339,6 +339,48 @@ describe("request conformance against Prism (" .. sender_name .. ")", function()
     assert(#failures == 0, #failures .. " requests rejected by Prism:\n" .. table.concat(failures, "\n"))
   end)
 
+  it("accepts every operation sent through spapi.client (tokens, RDTs, headers, pipeline)", function()
+    -- LWA is not in the models: a static token endpoint stands in for it
+    local lwa = H.nginx([[
+      default_type application/json;
+      location = /auth/o2/token { return 200 '{"access_token":"Atza|prism","token_type":"bearer","expires_in":3600}'; }
+    ]])
+    local seen, failures = {}, {}
+    local sp = assert(require("spapi").client{ env = false, endpoint = prism_url,
+      lwa_endpoint = lwa.url .. "/auth/o2/token", client_id = "amzn1.application-oa2-client.prism",
+      client_secret = "s", refresh_token = "Atzr|prism", max_retries = 0, rate_scale = 1e6,
+      debug = function(ev)
+        if ev.phase ~= "response" or ev.url:find("/auth/o2/token", 1, true) then return end
+        local res = { status = ev.status, headers = ev.headers, body = ev.body, violations = {},
+          content_type = header(ev.headers, "content-type") or "" }
+        local raw = header(ev.headers, "sl-violations")
+        for _, v in ipairs(raw and cjson.decode(raw) or {}) do
+          if type(v.location) == "table" and v.location[1] == "request" then res.violations[#res.violations + 1] = v end
+        end
+        seen[#seen + 1] = ev.url
+        local probs = problems(res)
+        if #probs > 0 then
+          failures[#failures + 1] = string.format("%s %s -> %d\n    %s", ev.method, ev.url, ev.status,
+            table.concat(probs, "\n    "))
+        end
+      end })
+    local ops, rdts = 0, 0
+    each_operation(function(api, t, name, op)
+      local params = sample_params(api, t, name, op, true)
+      ops = ops + 1
+      if op.restricted == true then rdts = rdts + 1 end
+      sp:call(api .. "." .. name, params) -- the answer is Prism's example; the request is what is checked
+    end)
+    assert.equal(88, ops)
+    -- every operation reached Prism, and restricted ones were preceded by their RDT request
+    assert.is_true(#seen >= ops, "only " .. #seen .. " requests reached Prism")
+    local rdt_requests = 0
+    for _, u in ipairs(seen) do if u:find("/tokens/2021-03-01/restrictedDataToken", 1, true) then rdt_requests = rdt_requests + 1 end end
+    assert.is_true(rdt_requests >= 1 and rdts >= 10)
+    print(string.format("\nclient pass: %d operations, %d requests reached Prism, %d RDT requests", ops, #seen, rdt_requests))
+    assert(#failures == 0, #failures .. " client requests rejected by Prism:\n" .. table.concat(failures, "\n"))
+  end)
+
   it("accepts the hand-written realistic bodies", function()
     for key, body in pairs(BODIES) do
       local api, name = key:match("^(.-)%.(.+)$")
