@@ -119,10 +119,15 @@ function H.sandbox(opts)
     if url and url ~= "" then
       the_sandbox = sandbox.attach(url)
     else
-      the_sandbox = assert(sandbox.start{
-        port = H.free_port(), dir = H.tmpdir("sandbox"), workers = 2, seed = 42,
-        lua_path = os.getenv("SPAPI_SANDBOX_LUA_PATH"),
-      })
+      local h, err
+      for _ = 1, 3 do -- another process may grab the free port first
+        h, err = sandbox.start{
+          port = H.free_port(), dir = H.tmpdir("sandbox"), workers = 2, seed = 42,
+          lua_path = os.getenv("SPAPI_SANDBOX_LUA_PATH"),
+        }
+        if h or not tostring(err):find("in use", 1, true) then break end
+      end
+      the_sandbox = assert(h, err)
       started[#started + 1] = the_sandbox
     end
   end

@@ -173,9 +173,19 @@ local function resource_matches(res, method, path)
   return false
 end
 
+-- Token records never change once issued: keep decoded ones per worker.
+local cache, cached_n = {}, 0
 local function lookup(token)
+  local rec = cache[token]
+  if rec then return rec end
   local s = tokens():get(token)
-  return s and json.decode(s) or nil
+  rec = s and json.decode(s) or nil
+  if rec then
+    if cached_n >= 10000 then cache, cached_n = {}, 0 end
+    cache[token] = rec
+    cached_n = cached_n + 1
+  end
+  return rec
 end
 
 --- Check the caller of an API operation.
