@@ -69,14 +69,45 @@ static void req_free(req *r) {
   free(r);
 }
 
+static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud);
+static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud);
+
+/* Options that never change for a session's handles: set once per handle.
+ * Handles are never curl_easy_reset (that costs a re-initialisation per
+ * request); req_setup sets every per-request option explicitly instead. */
+static int req_init_static(session *s, req *r) {
+  CURL *e = r->easy;
+  int ok = 1;
+  ok &= curl_easy_setopt(e, CURLOPT_SHARE, s->share) == CURLE_OK;
+  ok &= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) == CURLE_OK;
+  ok &= curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1) == CURLE_OK;
+  ok &= curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L) == CURLE_OK;
+  ok &= curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf) == CURLE_OK;
+  ok &= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body) == CURLE_OK;
+  ok &= curl_easy_setopt(e, CURLOPT_WRITEDATA, (void *)r) == CURLE_OK;
+  ok &= curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header) == CURLE_OK;
+  ok &= curl_easy_setopt(e, CURLOPT_HEADERDATA, (void *)r) == CURLE_OK;
+  ok &= curl_easy_setopt(e, CURLOPT_MAXREDIRS, 10L) == CURLE_OK;
+  ok &= curl_easy_setopt(e, CURLOPT_USERAGENT, s->user_agent ? s->user_agent : USER_AGENT) == CURLE_OK;
+  if (s->proxy) ok &= curl_easy_setopt(e, CURLOPT_PROXY, s->proxy) == CURLE_OK;
+  if (s->noproxy) ok &= curl_easy_setopt(e, CURLOPT_NOPROXY, s->noproxy) == CURLE_OK;
+  if (s->cainfo) ok &= curl_easy_setopt(e, CURLOPT_CAINFO, s->cainfo) == CURLE_OK;
+  if (s->capath) ok &= curl_easy_setopt(e, CURLOPT_CAPATH, s->capath) == CURLE_OK;
+  if (!s->verify) {
+    ok &= curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L) == CURLE_OK;
+    ok &= curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L) == CURLE_OK;
+  }
+  return ok;
+}
+
 static req *pool_take(session *s) {
   req *r;
   if (s->npool > 0) return s->pool[--s->npool];
   r = (req *)calloc(1, sizeof(req));
   if (r == NULL) return NULL;
   r->easy = curl_easy_init();
-  if (r->easy == NULL) {
-    free(r);
+  if (r->easy == NULL || !req_init_static(s, r)) {
+    req_free(r);
     return NULL;
   }
   return r;
@@ -84,6 +115,7 @@ static req *pool_take(session *s) {
 
 static void pool_give(session *s, req *r) {
   if (r == NULL) return;
+  curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
   curl_slist_free_all(r->hdrs);
   r->hdrs = NULL;
   r->next = NULL;
@@ -229,11 +261,10 @@ static void same_text(char *dst, size_t n, const char *src) {
 }
 
 /* Configures a pooled easy handle. No Lua calls. Returns 0 on success. */
-static int req_setup(session *s, req *r, const reqopts *o) {
+static int req_setup(req *r, const reqopts *o) {
   CURL *e = r->easy;
   size_t off = 0;
   int ok = 1;
-  curl_easy_reset(e);
   curl_slist_free_all(r->hdrs);
   r->hdrs = NULL;
   r->oom = 0;
@@ -257,32 +288,17 @@ static int req_setup(session *s, req *r, const reqopts *o) {
     if (n == NULL) return -1;
     r->hdrs = n;
   }
-  ok &= curl_easy_setopt(e, CURLOPT_SHARE, s->share) == CURLE_OK;
   ok &= curl_easy_setopt(e, CURLOPT_URL, o->url) == CURLE_OK;
-  ok &= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) == CURLE_OK;
-  ok &= curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1) == CURLE_OK;
-  ok &= curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L) == CURLE_OK;
-  ok &= curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf) == CURLE_OK;
-  ok &= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body) == CURLE_OK;
-  ok &= curl_easy_setopt(e, CURLOPT_WRITEDATA, (void *)r) == CURLE_OK;
-  ok &= curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header) == CURLE_OK;
-  ok &= curl_easy_setopt(e, CURLOPT_HEADERDATA, (void *)r) == CURLE_OK;
   ok &= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(o->timeout * 1000 + 0.5)) == CURLE_OK;
   ok &= curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(o->connect_timeout * 1000 + 0.5)) == CURLE_OK;
-  ok &= curl_easy_setopt(e, CURLOPT_USERAGENT, s->user_agent ? s->user_agent : USER_AGENT) == CURLE_OK;
   ok &= curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->hdrs) == CURLE_OK;
   ok &= curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, o->follow ? 1L : 0L) == CURLE_OK;
-  if (o->follow) ok &= curl_easy_setopt(e, CURLOPT_MAXREDIRS, 10L) == CURLE_OK;
-  if (o->accept_encoding) ok &= curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, o->accept_encoding) == CURLE_OK;
-  if (s->proxy) ok &= curl_easy_setopt(e, CURLOPT_PROXY, s->proxy) == CURLE_OK;
-  if (s->noproxy) ok &= curl_easy_setopt(e, CURLOPT_NOPROXY, s->noproxy) == CURLE_OK;
-  if (s->cainfo) ok &= curl_easy_setopt(e, CURLOPT_CAINFO, s->cainfo) == CURLE_OK;
-  if (s->capath) ok &= curl_easy_setopt(e, CURLOPT_CAPATH, s->capath) == CURLE_OK;
-  if (!s->verify) {
-    ok &= curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L) == CURLE_OK;
-    ok &= curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L) == CURLE_OK;
-  }
+  ok &= curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, o->accept_encoding) == CURLE_OK; /* NULL: no decoding */
+  /* method: undo whatever the previous request on this handle set */
+  ok &= curl_easy_setopt(e, CURLOPT_NOBODY, 0L) == CURLE_OK;
+  ok &= curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, (char *)NULL) == CURLE_OK;
   if (strcmp(o->method, "HEAD") == 0) {
+    ok &= curl_easy_setopt(e, CURLOPT_HTTPGET, 1L) == CURLE_OK;
     ok &= curl_easy_setopt(e, CURLOPT_NOBODY, 1L) == CURLE_OK;
   } else if (o->has_body || strcmp(o->method, "POST") == 0) {
     ok &= curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->body_len) == CURLE_OK;
@@ -485,7 +501,7 @@ static int session_request(lua_State *L) {
   r = pool_take(s);
   if (r == NULL) return luaL_error(L, "request: out of memory");
   s->busy = r;
-  if (req_setup(s, r, &o) != 0) {
+  if (req_setup(r, &o) != 0) {
     s->busy = NULL;
     pool_give(s, r);
     return luaL_error(L, "request: cannot configure libcurl (out of memory?)");
@@ -595,7 +611,7 @@ static int multi_add(lua_State *L) {
   read_opts(L, 2, s, &o, "multi:add");
   r = pool_take(s);
   if (r == NULL) return luaL_error(L, "multi:add: out of memory");
-  if (req_setup(s, r, &o) != 0) {
+  if (req_setup(r, &o) != 0) {
     pool_give(s, r);
     return luaL_error(L, "multi:add: cannot configure libcurl (out of memory?)");
   }

@@ -99,6 +99,33 @@ describe("core.session", function()
     s:close()
   end)
 
+  it("reuses one handle correctly across a mix of methods", function()
+    local s = session()
+    local plan = {
+      { "HEAD" }, { "GET" }, { "POST", "p" }, { "GET" }, { "HEAD" }, { "PUT", "u" }, { "DELETE" },
+      { "POST" }, { "GET" }, { "PATCH", "x" }, { "OPTIONS" }, { "GET" },
+    }
+    for i, step in ipairs(plan) do
+      local status, headers, body = s:request{ method = step[1], url = srv.url .. "/echo?step=" .. i, body = step[2],
+        accept_encoding = (i == 4) and "gzip" or nil, headers = (i == 2) and { ["X-Once"] = "1" } or nil }
+      assert.equal(200, status, step[1])
+      if step[1] == "HEAD" then
+        assert.equal("", body)
+        assert.equal("application/json", headers["content-type"])
+      else
+        local e = cjson.decode(body)
+        assert.equal(step[1], e.method)
+        assert.equal("/echo?step=" .. i, e.uri)
+        assert.equal(step[2], e.body)
+        if step[1] == "POST" and not step[2] then assert.equal("0", e.headers["content-length"]) end
+        assert.equal(i == 2 and "1" or nil, e.headers["x-once"])
+        assert.equal(i == 4 and "gzip" or nil, e.headers["accept-encoding"])
+      end
+    end
+    assert.equal(1, s:stats().connects)
+    s:close()
+  end)
+
   it("returns HTTP error statuses as normal results", function()
     local s = session()
     for _, code in ipairs({ 400, 403, 404, 429, 500, 503 }) do
