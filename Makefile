@@ -51,6 +51,9 @@ rockspec:
 test: all
 	@scripts/test.sh
 
+demo: all
+	@scripts/demo.sh $(EXAMPLES)
+
 bench: all
 	@scripts/bench.sh
 

@@ -11,6 +11,9 @@ _M.errors = require "spapi.errors"
 _M.json = require "spapi.json"
 _M.config = require "spapi.config"
 _M.marketplace = _M.config.marketplace
+local clock = require "spapi.clock"
+_M.sleep = clock.sleep -- yields inside nginx, sleeps elsewhere
+_M.now = clock.now
 
 setmetatable(_M, { __index = function(t, k)
   -- lazily loaded parts (keep `require "spapi"` cheap)

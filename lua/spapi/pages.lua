@@ -55,22 +55,27 @@ function _M.pages(client, name, params, opts)
 end
 
 -- The list of items in a page: the one array next to the token, else the only
--- array at the top level or under payload.
+-- array at the top level or under payload. A page with no array at all holds no
+-- items (the models make the list optional); two candidate arrays are ambiguous.
 function _M.items(body, token_path)
   local parent_path = token_path and token_path:match("^(.*)%.[^.]+$")
-  local candidates = { parent_path and dig(body, parent_path) or nil, body, type(body) == "table" and body.payload or nil }
+  local candidates = { parent_path and dig(body, parent_path) or nil, body,
+    type(body) == "table" and body.payload or nil }
+  local ambiguous = false
   for _, c in ipairs(candidates) do
     if type(c) == "table" then
       local found, count = nil, 0
       for k, v in pairs(c) do
-        if type(v) == "table" and (v[1] ~= nil or (next(v) == nil and k ~= "pagination")) then
+        if type(v) == "table" and k ~= "pagination" and (v[1] ~= nil or next(v) == nil) then
           found, count = v, count + 1
         end
       end
       if count == 1 then return found end
+      if count > 1 then ambiguous = true end
     end
   end
-  return nil
+  if ambiguous then return nil end
+  return {}
 end
 
 function _M.each(client, name, params, opts)

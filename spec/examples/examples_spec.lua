@@ -1,0 +1,25 @@
+-- The README's first command (make demo → scripts/demo.sh) runs the example
+-- workflows against a fresh local sandbox; they must finish and say so.
+local H = require "helpers"
+
+local function run(cmd)
+  local p = assert(io.popen(cmd .. " 2>&1; echo \"rc=$?\""))
+  local out = p:read("*a")
+  p:close()
+  return tonumber(out:match("rc=(%d+)%s*$")), out
+end
+
+describe("examples", function()
+  it("vdf_workflow acknowledges, labels, confirms and invoices every NEW purchase order", function()
+    local rc, out = run(string.format("cd %q && scripts/demo.sh examples/vdf_workflow.lua", H.root))
+    assert.equal(0, rc, out)
+    local n = tonumber(out:match("(%d+) NEW purchase orders"))
+    assert.is_true(n and n >= 1, out)
+    assert.matches("acknowledgements%s+Success", out)
+    assert.matches("shipment confirmations%s+Success", out)
+    assert.matches("invoices%s+Success", out)
+    local _, shipped = out:gsub("%s+SHIPPED", "")
+    assert.equal(n, shipped, out)
+    assert.matches("done: " .. n .. " purchase orders acknowledged, labelled, shipped and invoiced", out, 1, true)
+  end)
+end)
