@@ -260,6 +260,14 @@ static void same_text(char *dst, size_t n, const char *src) {
   dst[l] = 0;
 }
 
+/* Seconds → curl milliseconds: at least 1 (0 would mean "no timeout"), at most ~24 days. */
+static long to_ms(double seconds) {
+  double ms = seconds * 1000 + 0.5;
+  if (ms < 1) return 1;
+  if (ms > 2147483647.0) return 2147483647L;
+  return (long)ms;
+}
+
 /* Configures a pooled easy handle. No Lua calls. Returns 0 on success. */
 static int req_setup(req *r, const reqopts *o) {
   CURL *e = r->easy;
@@ -289,8 +297,8 @@ static int req_setup(req *r, const reqopts *o) {
     r->hdrs = n;
   }
   ok &= curl_easy_setopt(e, CURLOPT_URL, o->url) == CURLE_OK;
-  ok &= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(o->timeout * 1000 + 0.5)) == CURLE_OK;
-  ok &= curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(o->connect_timeout * 1000 + 0.5)) == CURLE_OK;
+  ok &= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, to_ms(o->timeout)) == CURLE_OK;
+  ok &= curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, to_ms(o->connect_timeout)) == CURLE_OK;
   ok &= curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->hdrs) == CURLE_OK;
   ok &= curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, o->follow ? 1L : 0L) == CURLE_OK;
   ok &= curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, o->accept_encoding) == CURLE_OK; /* NULL: no decoding */
@@ -671,7 +679,7 @@ static int multi_wait(lua_State *L) {
     {
       double left = forever ? 1.0 : deadline - mono();
       if (left <= 0) break;
-      curl_multi_poll(m->m, NULL, 0, (int)(left * 1000) + 1, NULL);
+      curl_multi_poll(m->m, NULL, 0, left >= 1.0 ? 1000 : (int)(left * 1000) + 1, NULL);
     }
   }
   lua_newtable(L);
