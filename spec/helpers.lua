@@ -84,7 +84,21 @@ end
 -- Sandbox (spapi.sandbox) ---------------------------------------------------
 -- ONE sandbox per busted process, started lazily (or the one at
 -- SPAPI_TEST_SANDBOX_URL), stopped at exit. Specs talk plain HTTP to it.
-local the_sandbox
+-- busted reloads this module for every spec file (insulation), so the one
+-- sandbox of the process is kept in the Lua registry, with its own stopper.
+local REG = debug.getregistry()
+local shared = REG["spapi.spec.sandbox"]
+if not shared then
+  shared = {}
+  REG["spapi.spec.sandbox"] = shared
+  local function stop() if shared.handle then pcall(shared.handle.stop) end end
+  if _VERSION == "Lua 5.1" then
+    shared.proxy = newproxy(true)
+    getmetatable(shared.proxy).__gc = stop
+  else
+    shared.sentinel = setmetatable({}, { __gc = stop })
+  end
+end
 local sandbox_session
 
 local function sandbox_http_session()
@@ -113,11 +127,11 @@ H.lower_headers = lower_headers
 --- clears its state through the control API first.
 function H.sandbox(opts)
   opts = opts or {}
-  if not the_sandbox then
+  if not shared.handle then
     local sandbox = require "spapi.sandbox"
     local url = os.getenv("SPAPI_TEST_SANDBOX_URL")
     if url and url ~= "" then
-      the_sandbox = sandbox.attach(url)
+      shared.handle = sandbox.attach(url)
     else
       local h, err
       for _ = 1, 3 do -- another process may grab the free port first
@@ -127,16 +141,16 @@ function H.sandbox(opts)
         }
         if h or not tostring(err):find("in use", 1, true) then break end
       end
-      the_sandbox = assert(h, err)
-      started[#started + 1] = the_sandbox
+      shared.handle = assert(h, err)
     end
   end
+  local sb = shared.handle
   if opts.reset then
-    assert(the_sandbox.reset(type(opts.reset) == "table" and opts.reset or nil))
+    assert(sb.reset(type(opts.reset) == "table" and opts.reset or nil))
     -- back to the start-up configuration as well
-    assert(the_sandbox.control("/_sandbox/config", { token_lifetime = 3600, rate_scale = 1, credentials = false }))
+    assert(sb.control("/_sandbox/config", { token_lifetime = 3600, rate_scale = 1, credentials = false }))
   end
-  return the_sandbox
+  return sb
 end
 
 --- Plain HTTP to the sandbox: H.sandbox_http(method, path_or_url, { token=, body= (table → JSON | string),
