@@ -10,6 +10,7 @@ __attribute__((visibility("default"))) int luaopen_spapi_core(lua_State *L) {
   spapi_lwa_open(L);
   spapi_sigv4_open(L);
   spapi_http_open(L);
+  spapi_json_open(L);
   lua_pushliteral(L, "0.1.0");
   lua_setfield(L, -2, "_VERSION");
   return 1;

@@ -16,6 +16,7 @@ SPAPI_HIDDEN void spapi_sys_open(lua_State *L);
 SPAPI_HIDDEN void spapi_lwa_open(lua_State *L);
 SPAPI_HIDDEN void spapi_sigv4_open(lua_State *L);
 SPAPI_HIDDEN void spapi_http_open(lua_State *L);
+SPAPI_HIDDEN void spapi_json_open(lua_State *L);
 
 /* A growable byte buffer. Its functions never raise and never touch Lua, so
  * they are safe inside libcurl/zlib callbacks; they return 0 when out of memory. */

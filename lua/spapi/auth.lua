@@ -41,9 +41,28 @@ local function decode_entry(s)
 end
 
 function _M:lwa_key(scope)
+  local keys = self.keys
+  if not keys then keys = {}; self.keys = keys end
+  local k = keys[scope or true]
+  if k then return k end
   local s = self.secrets
-  if scope then return "lwa:cc:" .. fingerprint(s.client_id or "", scope) end
-  return "lwa:rt:" .. fingerprint(s.client_id or "", s.refresh_token or "")
+  if scope then
+    k = "lwa:cc:" .. fingerprint(s.client_id or "", scope)
+  else
+    k = "lwa:rt:" .. fingerprint(s.client_id or "", s.refresh_token or "")
+  end
+  keys[scope or true] = k
+  return k
+end
+
+-- the last entry read from the store, parsed (the hot path reads the same one)
+local last_raw, last_tok, last_exp, last_ref
+local function cached_entry(raw)
+  if raw == nil then return nil end
+  if raw ~= last_raw then
+    last_raw, last_tok, last_exp, last_ref = raw, decode_entry(raw)
+  end
+  return last_tok, last_exp, last_ref
 end
 
 local function lwa_exchange(self, scope)
@@ -91,7 +110,7 @@ function _M:access_token(scope)
   local key = self:lwa_key(scope)
   local store = self.store
   local now = clock.now()
-  local tok, _, refresh_at = decode_entry(store:get(key))
+  local tok, _, refresh_at = cached_entry(store:get(key))
   if tok and now < refresh_at then return tok end
   -- single flight: one refresh at a time; others wait for its result (bounded)
   if not store:lock(key .. ":lock", 30) then

@@ -44,6 +44,14 @@ cjson.decode_invalid_numbers(false)
 
 local _M = { _VERSION = "0.1" }
 
+-- One C pass over the text says which fix-ups a decode needs (see src/json.c);
+-- without the core (e.g. a bare nginx) Lua patterns stand in.
+local json_scan
+do
+  local ok, core = pcall(require, "spapi.core")
+  if ok and type(core) == "table" and core.json_scan then json_scan = core.json_scan end
+end
+
 _M.null = cjson.null
 _M.array_mt = { __name = "spapi.json.array" }
 local array_mt = _M.array_mt
@@ -218,7 +226,14 @@ function _M.decode(s)
   if type(s) ~= "string" then return nil, "spapi.json.decode: expected a string, got " .. type(s) end
   local src = s
   local subst = false
-  if sfind(s, "%[%s*%]") or sfind(s, "%d%d%d%d%d%d%d%d%d%d%d%d%d%d%d%d") then
+  local flags
+  if json_scan then
+    flags = json_scan(s)
+    if flags % 4 ~= 0 then -- an empty array or a long integer
+      local r = substitute(s)
+      if r then src, subst = r, true end
+    end
+  elseif sfind(s, "%[%s*%]") or sfind(s, "%d%d%d%d%d%d%d%d%d%d%d%d%d%d%d%d") then
     local r = substitute(s)
     if r then src, subst = r, true end
   end
@@ -230,7 +245,7 @@ function _M.decode(s)
     end
     return nil, err
   end
-  if subst or tointeger then v = fix(v, 0) end
+  if subst or (tointeger and (not flags or flags >= 4)) then v = fix(v, 0) end
   return v
 end
 
