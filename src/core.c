@@ -1,5 +1,26 @@
 /* spapi.core: registration only. Every concern lives in its own file and adds
- * its functions to the module table through spapi_<file>_open(L). */
+ * its functions to the module table through spapi_<file>_open(L).
+ *
+ * Lua API (programmer errors raise; run-time failures return nil, err):
+ *   codec.c  urlencode(s) urldecode(s [,plus_as_space]) b64encode(s) b64decode(s)→s|nil,err
+ *            hex(s) sha256(s) hmac_sha256(key,msg) gzip(s [,level]) gunzip(s [,max_bytes])→s|nil,err
+ *            aes256cbc_encrypt(key32,iv16,plain) aes256cbc_decrypt(key32,iv16,data)→s|nil,err
+ *            random_bytes(n)
+ *   sys.c    now() monotonic() sleep(s) free_port() tcp_probe(host,port[,timeout])→true|false,err
+ *   lwa.c    lwa_form{grant_type=,refresh_token=,scope=,client_id=,client_secret=}→body
+ *            lwa_parse(status,body)→{access_token,token_type,expires_in,refresh_token}|nil,{status,code,message}
+ *            json_flat(s)→table|nil,err (flat JSON object reader; nested values skipped)
+ *   sigv4.c  sigv4_sign{method,url,headers,body,region,service,access_key,secret_key,
+ *            session_token,time,content_sha256}→{Authorization,x-amz-date,...}
+ *            sigv4_canonical{same}→canonical_request, string_to_sign
+ *   http.c   session{connect_timeout,timeout,proxy,noproxy,cainfo,capath,verify,user_agent,
+ *            max_host_connections}→spapi.Session
+ *            s:request{method,url,headers,body,timeout,connect_timeout,follow,accept_encoding}
+ *              → status, headers, body | nil, message, kind, curl_code
+ *            s:multi()→spapi.Multi: m:add(req)→id, m:wait([timeout])→{{id,status,headers,body}|
+ *              {id,err,kind,curl_code}}, m:count(), m:close()
+ *            s:stats()→{requests,connects,reused}, s:close()
+ *   json.c   json_scan(s)→flags */
 #include "spapi.h"
 
 __attribute__((visibility("default"))) int luaopen_spapi_core(lua_State *L) {
