@@ -3,6 +3,7 @@
 local H = require "helpers"
 local sandbox = require "spapi.sandbox"
 local core = require "spapi.core"
+local schema = require "sandbox.schema"
 
 local MP = "ATVPDKIKX0DER"
 
@@ -163,6 +164,13 @@ end)
 
 describe("sandbox small programs", function()
   local sb, token
+  -- plain HTTP, and every 2xx body checked against the model's response schema
+  local function api(method, path, o)
+    local status, headers, body, raw = H.sandbox_http(method, path, o)
+    assert(status, headers)
+    if status < 300 and status ~= 204 then schema.assert_valid(method, path, status, body) end
+    return status, headers, body, raw
+  end
   before_each(function()
     sb = H.sandbox{ reset = true }
     assert(sb.control("/_sandbox/config", { rate_scale = 100 }))
@@ -170,21 +178,21 @@ describe("sandbox small programs", function()
   end)
 
   it("runs a report to DONE and serves its gzip'd document", function()
-    local status, _, body = H.sandbox_http("POST", "/reports/2021-06-30/reports", { token = token, body = {
+    local status, _, body = api("POST", "/reports/2021-06-30/reports", { token = token, body = {
       reportType = "GET_FBA_MYI_UNSUPPRESSED_INVENTORY_DATA", marketplaceIds = { MP } } })
     assert.equal(202, status)
     local id = body.reportId
-    status, _, body = H.sandbox_http("GET", "/reports/2021-06-30/reports/" .. id, { token = token })
+    status, _, body = api("GET", "/reports/2021-06-30/reports/" .. id, { token = token })
     assert.equal(200, status)
     assert.equal("IN_QUEUE", body.processingStatus)
     assert(sb.control("/_sandbox/clock", { advance = 45 }))
-    _, _, body = H.sandbox_http("GET", "/reports/2021-06-30/reports/" .. id, { token = token })
+    _, _, body = api("GET", "/reports/2021-06-30/reports/" .. id, { token = token })
     assert.equal("IN_PROGRESS", body.processingStatus)
     assert(sb.control("/_sandbox/clock", { advance = 60 }))
-    _, _, body = H.sandbox_http("GET", "/reports/2021-06-30/reports/" .. id, { token = token })
+    _, _, body = api("GET", "/reports/2021-06-30/reports/" .. id, { token = token })
     assert.equal("DONE", body.processingStatus)
     local doc_id = body.reportDocumentId
-    status, _, body = H.sandbox_http("GET", "/reports/2021-06-30/documents/" .. doc_id, { token = token })
+    status, _, body = api("GET", "/reports/2021-06-30/documents/" .. doc_id, { token = token })
     assert.equal(200, status, require("cjson").encode(body))
     assert.equal("GZIP", body.compressionAlgorithm)
     local s2, _, _, raw = H.sandbox_http("GET", body.url)
@@ -193,49 +201,49 @@ describe("sandbox small programs", function()
     assert.matches("^sku\tfnsku", text)
     assert.matches("SKU%-RED%-MUG", text)
     -- listed, and cancelling a finished report is refused
-    status, _, body = H.sandbox_http("GET", "/reports/2021-06-30/reports", { token = token,
+    status, _, body = api("GET", "/reports/2021-06-30/reports", { token = token,
       query = { reportTypes = "GET_FBA_MYI_UNSUPPRESSED_INVENTORY_DATA" } })
     assert.equal(200, status)
     assert.equal(id, body.reports[1].reportId)
-    assert.equal(400, (H.sandbox_http("DELETE", "/reports/2021-06-30/reports/" .. id, { token = token })))
+    assert.equal(400, (api("DELETE", "/reports/2021-06-30/reports/" .. id, { token = token })))
   end)
 
   it("manages notification destinations (grantless) and subscriptions", function()
     local grantless = H.sandbox_token{ scope = "sellingpartnerapi::notifications" }
-    local status, _, body = H.sandbox_http("POST", "/notifications/v1/destinations", { token = grantless, body = {
+    local status, _, body = api("POST", "/notifications/v1/destinations", { token = grantless, body = {
       name = "queue", resourceSpecification = { sqs = { arn = "arn:aws:sqs:us-east-1:123456789012:spapi" } } } })
     assert.equal(200, status)
     local dest = body.payload.destinationId
     assert.equal("arn:aws:sqs:us-east-1:123456789012:spapi", body.payload.resource.sqs.arn)
-    _, _, body = H.sandbox_http("GET", "/notifications/v1/destinations", { token = grantless })
+    _, _, body = api("GET", "/notifications/v1/destinations", { token = grantless })
     assert.equal(dest, body.payload[1].destinationId)
-    status, _, body = H.sandbox_http("POST", "/notifications/v1/subscriptions/FULFILLMENT_ORDER_STATUS", { token = token,
+    status, _, body = api("POST", "/notifications/v1/subscriptions/FULFILLMENT_ORDER_STATUS", { token = token,
       body = { payloadVersion = "1.0", destinationId = dest } })
     assert.equal(200, status)
     local sub = body.payload.subscriptionId
-    status, _, body = H.sandbox_http("GET", "/notifications/v1/subscriptions/FULFILLMENT_ORDER_STATUS", { token = token })
+    status, _, body = api("GET", "/notifications/v1/subscriptions/FULFILLMENT_ORDER_STATUS", { token = token })
     assert.equal(200, status)
     assert.equal(sub, body.payload.subscriptionId)
     -- by id: grantless operations
-    assert.equal(403, (H.sandbox_http("GET", "/notifications/v1/subscriptions/FULFILLMENT_ORDER_STATUS/" .. sub,
+    assert.equal(403, (api("GET", "/notifications/v1/subscriptions/FULFILLMENT_ORDER_STATUS/" .. sub,
       { token = token })))
-    status, _, body = H.sandbox_http("GET", "/notifications/v1/subscriptions/FULFILLMENT_ORDER_STATUS/" .. sub,
+    status, _, body = api("GET", "/notifications/v1/subscriptions/FULFILLMENT_ORDER_STATUS/" .. sub,
       { token = grantless })
     assert.equal(200, status)
     assert.equal(dest, body.payload.destinationId)
-    assert.equal(200, (H.sandbox_http("DELETE", "/notifications/v1/subscriptions/FULFILLMENT_ORDER_STATUS/" .. sub,
+    assert.equal(200, (api("DELETE", "/notifications/v1/subscriptions/FULFILLMENT_ORDER_STATUS/" .. sub,
       { token = grantless })))
-    assert.equal(200, (H.sandbox_http("DELETE", "/notifications/v1/destinations/" .. dest, { token = grantless })))
-    assert.equal(404, (H.sandbox_http("GET", "/notifications/v1/destinations/" .. dest, { token = grantless })))
+    assert.equal(200, (api("DELETE", "/notifications/v1/destinations/" .. dest, { token = grantless })))
+    assert.equal(404, (api("GET", "/notifications/v1/destinations/" .. dest, { token = grantless })))
   end)
 
   it("pages FBA inventory summaries and adds inventory (sandbox operations)", function()
-    assert.equal(200, (H.sandbox_http("POST", "/fba/inventory/v1/items", { token = token, body = {
+    assert.equal(200, (api("POST", "/fba/inventory/v1/items", { token = token, body = {
       sellerSku = "SKU-FRESH", marketplaceId = MP, productName = "Fresh thing" } })))
-    assert.equal(200, (H.sandbox_http("POST", "/fba/inventory/v1/items/inventory", { token = token,
+    assert.equal(200, (api("POST", "/fba/inventory/v1/items/inventory", { token = token,
       headers = { ["x-amzn-idempotency-token"] = "t1" },
       body = { inventoryItems = { { sellerSku = "SKU-FRESH", marketplaceId = MP, quantity = 7 } } } })))
-    local status, _, body = H.sandbox_http("GET", "/fba/inventory/v1/summaries", { token = token, query = {
+    local status, _, body = api("GET", "/fba/inventory/v1/summaries", { token = token, query = {
       granularityType = "Marketplace", granularityId = MP, marketplaceIds = MP, details = "true", sellerSkus = "SKU-FRESH" } })
     assert.equal(200, status)
     local s = body.payload.inventorySummaries[1]
@@ -248,7 +256,7 @@ describe("sandbox small programs", function()
     local n, next_token, pages = 0, nil, 0
     repeat
       local q = { granularityType = "Marketplace", granularityId = MP, marketplaceIds = MP, nextToken = next_token }
-      _, _, body = H.sandbox_http("GET", "/fba/inventory/v1/summaries", { token = token, query = q })
+      _, _, body = api("GET", "/fba/inventory/v1/summaries", { token = token, query = q })
       n = n + #body.payload.inventorySummaries
       pages = pages + 1
       next_token = body.pagination and body.pagination.nextToken

@@ -3,6 +3,7 @@
 -- (advanced) time → shipment, package, tracking → list paging → cancel rules,
 -- returns, features, and the shared FBA inventory.
 local H = require "helpers"
+local schema = require "sandbox.schema"
 
 local BASE = "/fba/outbound/2020-07-01"
 local MP = "ATVPDKIKX0DER"
@@ -29,6 +30,7 @@ describe("sandbox: MCF", function()
     o.token = o.token or token
     local status, headers, body, raw = H.sandbox_http(method, path, o)
     assert(status, headers)
+    if status < 300 then schema.assert_valid(method, path, status, body) end
     return status, body, headers, raw
   end
 
@@ -302,6 +304,7 @@ describe("sandbox: MCF 2026-07-04", function()
     o.token = o.token or token
     local status, headers, body = H.sandbox_http(method, path, o)
     assert(status, headers)
+    if status < 300 then schema.assert_valid(method, path, status, body) end
     return status, body
   end
   local function line(id, sku, n)

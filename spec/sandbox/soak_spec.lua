@@ -4,6 +4,7 @@
 local H = require "helpers"
 local core = require "spapi.core"
 local json = require "cjson.safe"
+local schema = require "sandbox.schema"
 
 local N, IN_FLIGHT = 3000, 16
 local MP = "ATVPDKIKX0DER"
@@ -52,17 +53,25 @@ describe("sandbox soak", function()
     local m = session:multi()
     local kinds, statuses, failures, server_errors = {}, {}, {}, 0
     local sent, done = 0, 0
+    local sent_req = {}
     local t0 = core.monotonic()
     while done < N do
       while sent < N and m:count() < IN_FLIGHT do
         sent = sent + 1
         local r, kind = request(sent)
-        kinds[m:add(r)] = kind
+        local id = m:add(r)
+        kinds[id] = kind
+        sent_req[id] = r
       end
       for _, res in ipairs(m:wait()) do
         done = done + 1
         local kind = kinds[res.id]
-        kinds[res.id] = nil
+        local r = sent_req[res.id]
+        kinds[res.id], sent_req[res.id] = nil, nil
+        -- a sample of the answers against the models' response schemas
+        if res.status == 200 and kind ~= "lwa" and done % 20 == 0 then
+          schema.assert_valid(r.method, r.url:match("^https?://[^/]+(.*)$"), 200, json.decode(res.body))
+        end
         if not res.status then
           failures[#failures + 1] = kind .. ": " .. tostring(res.err)
         else
