@@ -1,7 +1,14 @@
 /* Lua 5.1 / LuaJIT .. 5.4 compatibility shims for the spapi C core.
  * Include right after the Lua headers. Maps the 5.2+ auxiliary API onto 5.1
  * with private (static) implementations, so nothing clashes with LuaJIT's own
- * copies of some of these functions. */
+ * copies of some of these functions.
+ *
+ * luaL_Buffer is deliberately not used by the core: on 5.1/LuaJIT it lives on
+ * the C stack, must keep the Lua stack balanced between calls, and has no
+ * luaL_prepbuffsize/luaL_buffinitsize. Output of unknown size goes into an
+ * spapi_buf owned by a userdata (spapi.h: spapi_buf_push), output of known
+ * size into userdata scratch memory (spapi_scratch); both are released by the
+ * GC if a Lua error unwinds, on every Lua version alike. */
 #ifndef SPAPI_COMPAT_H
 #define SPAPI_COMPAT_H
 
