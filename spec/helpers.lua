@@ -153,6 +153,8 @@ function H.sandbox(opts)
   return sb
 end
 
+local VALIDATE = os.getenv("SPAPI_SANDBOX_VALIDATE") == "1"
+
 --- Plain HTTP to the sandbox: H.sandbox_http(method, path_or_url, { token=, body= (table → JSON | string),
 --- headers=, query= }) → status, headers (lowercase names), decoded JSON body (or nil), raw body.
 --- On a transport failure: nil, err.
@@ -180,6 +182,16 @@ function H.sandbox_http(method, path, o)
   local status, hs, raw = sandbox_http_session():request{ method = method, url = url, headers = headers, body = body }
   if not status then return nil, hs end
   local decoded = raw and raw ~= "" and json.decode(raw) or nil
+  if VALIDATE and status >= 200 and status < 300 and decoded ~= nil then
+    -- survey mode: report 2xx bodies that do not follow the model (does not fail the spec)
+    local p = url:match("^https?://[^/]+(/[^?]*)") or ""
+    if not p:find("^/_") and p ~= "/auth/o2/token" then
+      local errs = require("sandbox.schema").errors(method, p, status, decoded)
+      if #errs > 0 then
+        io.stderr:write("[schema] ", method, " ", p, " ", status, ":\n  ", table.concat(errs, "\n  "), "\n")
+      end
+    end
+  end
   return status, lower_headers(hs), decoded, raw
 end
 
