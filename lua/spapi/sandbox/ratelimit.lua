@@ -33,8 +33,9 @@ function _M.take(key, op)
   local tries = 0
   while lk and not d:add(lk, true, 1) do
     tries = tries + 1
-    if tries > 1000 then break end -- a stuck lock expires by itself; proceed
-    ngx.sleep(0.001)
+    if tries > 2000 then break end -- a stuck lock expires by itself; proceed
+    -- the holder (another worker) keeps it for microseconds: just yield first
+    ngx.sleep(tries < 100 and 0 or 0.001)
   end
   local now = ngx.now()
   local s = d:get(key)
