@@ -116,8 +116,8 @@ function _M.with_lock(key, fn, ...)
   local tries = 0
   while not d:add(lk, true, 5) do
     tries = tries + 1
-    if tries > 2000 then error("sandbox lock timeout: " .. key, 0) end
-    ngx.sleep(0.001)
+    if tries > 5000 then error("sandbox lock timeout: " .. key, 0) end
+    ngx.sleep(tries < 100 and 0 or 0.001)
   end
   local res = pack(pcall(fn, ...))
   d:delete(lk)
