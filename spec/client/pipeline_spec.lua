@@ -261,6 +261,13 @@ describe("client pipeline", function()
     assert.equal(403, err2.status)
   end)
 
+  it("sends the LWA token, not an RDT, to Amazon's sandbox hosts (sandbox = true)", function()
+    local sp = srv.client{ sandbox = true }
+    assert(sp.vendor_df_orders.getOrder{ purchaseOrderNumber = "PO-1" })
+    assert.equal(0, srv.counters().rdt_calls)
+    assert.matches("^Atza|", srv.log()[1].token)
+  end)
+
   it("waits for the rate limiter instead of firing, and gives up past max_wait", function()
     local sp = srv.client()
     local key = sp.sp_id .. ":fulfillment_outbound.getPackageTrackingDetails"
