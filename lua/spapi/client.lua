@@ -43,12 +43,16 @@ end
 _M.load_api = load_api
 
 --- "api.operationId" (or an MWS alias) → full name, api table, op name, op def; raises.
+local resolved = {}
 local function resolve(name, level)
+  local r = resolved[name]
+  if r then return r[1], r[2], r[3], r[4] end
   if type(name) ~= "string" then
     error("spapi: operation name must be a string like 'fulfillment_outbound.getFulfillmentOrder'", level + 1)
   end
+  local alias_of = nil
   local alias = operations.aliases and operations.aliases[name]
-  if alias then name = alias end
+  if alias then alias_of, name = name, alias end
   local api_name, op_name = name:match("^([%w_]+)%.([%w_]+)$")
   local api = api_name and load_api(api_name)
   if not api then
@@ -61,6 +65,7 @@ local function resolve(name, level)
   if not op then
     error(fmt("spapi: unknown operation '%s' (API %s has no operation '%s')", name, api_name, op_name), level + 1)
   end
+  resolved[alias_of or name] = { name, api, op_name, op }
   return name, api, op_name, op
 end
 _M.resolve = resolve
@@ -81,10 +86,12 @@ local function user_agent(ua)
   return ua .. " " .. suffix
 end
 
+-- response headers arrive with lowercase names; look-ups ignore case
+local CI_HEADERS = { __index = function(t, k)
+  if type(k) == "string" then return rawget(t, k:lower()) end
+end }
 local function ci_headers(h)
-  return setmetatable(h or {}, { __index = function(t, k)
-    if type(k) == "string" then return rawget(t, k:lower()) end
-  end })
+  return setmetatable(h or {}, CI_HEADERS)
 end
 
 --- spapi.client(config) → client | nil, err
@@ -203,6 +210,8 @@ local NET_CODES = { timeout = "Timeout", connect = "ConnectFailed", resolve = "R
   tls = "TLSFailed", send = "SendFailed", recv = "ReceiveFailed", closed = "ConnectionClosed",
   other = "NetworkError" }
 
+local NO_OPTS = setmetatable({}, { __newindex = function() error("spapi: internal: NO_OPTS is read-only") end })
+
 function Client:_job(name, params, opts, level)
   local full, api, op_name, op = resolve(name, level + 1)
   if params ~= nil and type(params) ~= "table" then
@@ -214,7 +223,7 @@ function Client:_job(name, params, opts, level)
     local msg = tostring(req)
     error(msg:match("(spapi: .*)$") or msg, level + 1)
   end
-  opts = opts or {}
+  opts = opts or NO_OPTS
   local cfg = self.cfg
   local idempotent = op.idempotent
   if idempotent == nil then idempotent = op.method ~= "POST" and op.method ~= "PATCH" end

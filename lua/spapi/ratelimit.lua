@@ -10,7 +10,7 @@ local tonumber = tonumber
 
 function _M.new(store, opts)
   opts = opts or {}
-  return setmetatable({ store = store, scale = opts.scale or 1 }, mt)
+  return setmetatable({ store = store, scale = opts.scale or 1, buckets = {} }, mt)
 end
 
 --- The rate and burst in force for key.
@@ -26,7 +26,9 @@ function _M:reserve(key, rate, burst, max_wait)
   if not rate or rate <= 0 then return 0 end
   rate = rate * self.scale
   burst = burst and burst > 0 and burst or 1
-  return self.store:take("rl:" .. key, rate, burst, clock.now(), max_wait)
+  local bucket = self.buckets[key]
+  if not bucket then bucket = "rl:" .. key; self.buckets[key] = bucket end
+  return self.store:take(bucket, rate, burst, clock.now(), max_wait)
 end
 
 --- Wait (sleeping) for a token; nil, needed if it would exceed max_wait.

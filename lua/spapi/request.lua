@@ -306,27 +306,42 @@ local function resolve_api(api)
   return api
 end
 
+-- What build() needs about an operation that does not change between calls
+-- (computed once per operation: the hot path then only walks the params).
+local op_meta = setmetatable({}, { __mode = "k" })
+local function meta_of(api, op_name, op)
+  local m = op_meta[op]
+  if m then return m end
+  m = { operation = tostring(api.api) .. "." .. tostring(op_name), known = {}, names = {},
+        labels = {}, keys = {}, nbody = 0 }
+  for _, p in ipairs(op.params) do
+    m.known[p.name] = p
+    m.names[#m.names + 1] = p.name
+    m.labels[p.name] = "parameter '" .. p.name .. "'"
+    m.keys[p.name] = urlencode(p.name)
+    if p["in"] == "body" then m.body_param = p; m.nbody = m.nbody + 1 end
+  end
+  m.body_alias = m.nbody == 1 and m.body_param.name ~= "body"
+  op_meta[op] = m
+  return m
+end
+
 local function build(api, op_name, params)
   local op = api.operations[op_name]
-  local ctx = { operation = tostring(api.api) .. "." .. tostring(op_name) }
   if not op then
+    local ctx = { operation = tostring(api.api) .. "." .. tostring(op_name) }
     local names = {}
     for k in pairs(api.operations) do names[#names + 1] = k end
     sort(names)
     local s = suggest(op_name, names)
     fail(ctx, "unknown operation%s", s and (" (did you mean '" .. s .. "'?)") or "")
   end
+  local ctx = meta_of(api, op_name, op) -- carries .operation for fail()
   if params == nil then params = {} end
   if type(params) ~= "table" then fail(ctx, "params must be a table (got %s)", type(params)) end
 
   -- which keys are allowed
-  local known, names, body_param, nbody = {}, {}, nil, 0
-  for _, p in ipairs(op.params) do
-    known[p.name] = p
-    names[#names + 1] = p.name
-    if p["in"] == "body" then body_param = p; nbody = nbody + 1 end
-  end
-  local body_alias = nbody == 1 and body_param.name ~= "body"
+  local known, names, body_alias, labels = ctx.known, ctx.names, ctx.body_alias, ctx.labels
   for k in pairs(params) do
     if not known[k] and not (body_alias and k == "body") then
       local cands = names
@@ -350,7 +365,7 @@ local function build(api, op_name, params)
       v = params.body
     end
     if v == json.null then v = nil end
-    local label = "parameter '" .. name .. "'"
+    local label = labels[name]
     local empty_list = p.type == "array" and type(v) == "table" and next(v) == nil
     if v == nil or empty_list then
       if p.required then
@@ -366,7 +381,7 @@ local function build(api, op_name, params)
       enc = sgsub(enc, "%%", "%%%%")
       path = sgsub(path, "{" .. sgsub(name, "%p", "%%%0") .. "}", enc)
     elseif where == "query" then
-      local key = urlencode(name)
+      local key = ctx.keys[name]
       if p.type == "array" then
         local list = array_values(ctx, p, label, v)
         local cf = p.collection_format or "csv"
