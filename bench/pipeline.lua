@@ -32,11 +32,15 @@ assert(sp.fulfillment_outbound.getFeatures(params)) -- warm: token, connection
 -- ROUNDS times, interleaved with the other, and the best round of each counts.
 local ROUNDS = 5
 
+-- the baseline sends the headers the client sends (token, User-Agent, Accept)
+local same_headers = string.format("'x-amz-access-token: Atza|bench' 'User-Agent: %s' 'Accept: application/json'",
+  sp.cfg.user_agent)
+
 -- 1. sequential
 local n = math.floor(N / ROUNDS)
 local raw_rate, seq_rate = 0, 0
 for _ = 1, ROUNDS do
-  local raw = sh(string.format("%s %s %d", rawcurl, base .. path, n))
+  local raw = sh(string.format("%s %s %d %s", rawcurl, base .. path, n, same_headers))
   raw_rate = math.max(raw_rate, tonumber(raw:match("rate=([%d.]+)")))
   local t0 = clock.monotonic()
   for _ = 1, n do
@@ -51,6 +55,8 @@ print(string.format("sequential: spapi %.0f req/s, raw libcurl %.0f req/s, ratio
 -- 2. 16 in flight: batch vs curl --parallel
 local cfg = os.tmpname()
 local f = assert(io.open(cfg, "w"))
+f:write('header = "x-amz-access-token: Atza|bench"\nheader = "Accept: application/json"\n',
+  'user-agent = "', sp.cfg.user_agent, '"\n')
 for _ = 1, n do f:write('url = "', base, path, '"\noutput = "/dev/null"\n') end
 f:close()
 local list = {}
