@@ -153,7 +153,9 @@ function H.sandbox(opts)
   return sb
 end
 
-local VALIDATE = os.getenv("SPAPI_SANDBOX_VALIDATE") == "1"
+-- every 2xx JSON body the sandbox returns to a spec is checked against the model's
+-- response schema (SPAPI_SANDBOX_VALIDATE=0 turns the check off)
+local VALIDATE = os.getenv("SPAPI_SANDBOX_VALIDATE") ~= "0"
 
 --- Plain HTTP to the sandbox: H.sandbox_http(method, path_or_url, { token=, body= (table → JSON | string),
 --- headers=, query= }) → status, headers (lowercase names), decoded JSON body (or nil), raw body.
@@ -188,7 +190,8 @@ function H.sandbox_http(method, path, o)
     if not p:find("^/_") and p ~= "/auth/o2/token" then
       local errs = require("sandbox.schema").errors(method, p, status, decoded)
       if #errs > 0 then
-        io.stderr:write("[schema] ", method, " ", p, " ", status, ":\n  ", table.concat(errs, "\n  "), "\n")
+        error(string.format("sandbox response does not follow the model: %s %s %d:\n  %s", method, p, status,
+          table.concat(errs, "\n  ")), 2)
       end
     end
   end
