@@ -44,6 +44,7 @@ build = {
     ["spapi.client"] = "lua/spapi/client.lua",
     ["spapi.clock"] = "lua/spapi/clock.lua",
     ["spapi.config"] = "lua/spapi/config.lua",
+    ["spapi.documents"] = "lua/spapi/documents.lua",
     ["spapi.errors"] = "lua/spapi/errors.lua",
     ["spapi"] = "lua/spapi/init.lua",
     ["spapi.json"] = "lua/spapi/json.lua",

@@ -516,6 +516,18 @@ function Client:each(name, params, opts)
   return require("spapi.pages").each(self, name, params, opts)
 end
 
+--- PUT content to a feed document's pre-signed upload URL → true | nil, err
+function Client:upload_document(doc, content, content_type)
+  return require("spapi.documents").upload(self, doc, content, content_type)
+end
+
+--- GET a feed/report document, decrypted and gunzipped → content | nil, err
+function Client:download_document(doc)
+  return require("spapi.documents").download(self, doc)
+end
+
+function Client:_sleep(seconds) return clock.sleep(seconds) end
+
 --- Operation metadata (method, path, params, rate, burst, restricted, paging).
 function Client:operation(name)
   local full, _, _, op = resolve(name, 2)

@@ -1,0 +1,102 @@
+-- Feed and report documents: the bytes behind createFeedDocument's upload URL and
+-- getFeedDocument / getReportDocument's download URL. The URLs are pre-signed: no
+-- access token is sent (it would leak it to the storage host). Downloads are
+-- decrypted (AES-256-CBC, older documents with encryptionDetails) and gunzipped
+-- (compressionAlgorithm = "GZIP") here.
+--
+--   local doc = assert(sp.feeds.createFeedDocument{ body = { contentType = "application/json; charset=UTF-8" } })
+--   assert(sp:upload_document(doc, json_text, "application/json; charset=UTF-8"))
+--   local meta = assert(sp.feeds.getFeedDocument{ feedDocumentId = id })
+--   local text = assert(sp:download_document(meta))
+local _M = {}
+
+local core = require "spapi.core"
+local errors = require "spapi.errors"
+
+local type, tostring = type, tostring
+
+local function fail(op, code, message, extra)
+  local e = { kind = "document", code = code, message = message, operation = op }
+  for k, v in pairs(extra or {}) do e[k] = v end
+  return nil, errors.new(e)
+end
+
+--- PUT content to a document's pre-signed URL. doc: the createFeedDocument answer
+--- ({ feedDocumentId, url }) or a URL string. → true | nil, err
+function _M.upload(client, doc, content, content_type)
+  local url = type(doc) == "table" and doc.url or doc
+  if type(url) ~= "string" or url == "" then
+    error("spapi: upload_document: the document has no url (pass createFeedDocument's answer)", 3)
+  end
+  if type(content) ~= "string" then error("spapi: upload_document: content must be a string", 3) end
+  if type(content_type) ~= "string" or content_type == "" then
+    error("spapi: upload_document: content_type is required (the one given to createFeedDocument)", 3)
+  end
+  local attempts, resp, kind, msg = 0, nil, nil, nil
+  repeat -- a PUT of the same bytes to the same URL is idempotent: retry transient failures
+    attempts = attempts + 1
+    resp, kind, msg = client:_send{ method = "PUT", url = url, body = content,
+      headers = { ["Content-Type"] = content_type }, operation = "documents.upload" }
+    local again = (not resp and kind ~= "tls") or (resp and (resp.status >= 500 or resp.status == 429))
+    if again and attempts <= client.cfg.max_retries then client:_sleep(client:_backoff(attempts)) end
+  until not again or attempts > client.cfg.max_retries
+  if not resp then
+    return fail("documents.upload", "NetworkError", tostring(msg), { kind = kind, retryable = true, attempts = attempts })
+  end
+  if resp.status < 200 or resp.status >= 300 then
+    return fail("documents.upload", "HTTP" .. resp.status,
+      "upload refused: " .. tostring(resp.body):sub(1, 200), { status = resp.status, attempts = attempts })
+  end
+  return true
+end
+
+--- GET a document from its download URL, decrypt and decompress it.
+--- doc: getFeedDocument / getReportDocument's answer ({ url, compressionAlgorithm?,
+--- encryptionDetails? }). → content | nil, err
+function _M.download(client, doc)
+  if type(doc) ~= "table" or type(doc.url) ~= "string" then
+    error("spapi: download_document: pass getFeedDocument's or getReportDocument's answer (it has a url)", 3)
+  end
+  local attempts, resp, kind, msg = 0, nil, nil, nil
+  repeat
+    attempts = attempts + 1
+    resp, kind, msg = client:_send{ method = "GET", url = doc.url, headers = {}, operation = "documents.download" }
+    local again = (not resp and kind ~= "tls") or (resp and (resp.status >= 500 or resp.status == 429))
+    if again and attempts <= client.cfg.max_retries then client:_sleep(client:_backoff(attempts)) end
+  until not again or attempts > client.cfg.max_retries
+  if not resp then
+    return fail("documents.download", "NetworkError", tostring(msg), { kind = kind, retryable = true, attempts = attempts })
+  end
+  if resp.status < 200 or resp.status >= 300 then
+    return fail("documents.download", "HTTP" .. resp.status,
+      "download refused: " .. tostring(resp.body):sub(1, 200), { status = resp.status, attempts = attempts })
+  end
+  local data = resp.body
+  local enc = doc.encryptionDetails
+  if type(enc) == "table" then
+    if enc.standard ~= "AES" then
+      return fail("documents.download", "UnsupportedEncryption", "encryption standard " .. tostring(enc.standard))
+    end
+    local key, iv = core.b64decode(enc.key or ""), core.b64decode(enc.initializationVector or "")
+    if not key or #key ~= 32 or not iv or #iv ~= 16 then
+      return fail("documents.download", "BadEncryptionDetails", "the key must be 32 bytes and the IV 16 (base64)")
+    end
+    local plain, err = core.aes256cbc_decrypt(key, iv, data)
+    if not plain then return fail("documents.download", "DecryptFailed", tostring(err)) end
+    data = plain
+  end
+  local alg = doc.compressionAlgorithm
+  if alg ~= nil and alg ~= "GZIP" then
+    return fail("documents.download", "UnsupportedCompression", "compression algorithm " .. tostring(alg))
+  end
+  -- GZIP declared, or served with Content-Encoding: gzip (not decoded by the transport)
+  local ce = resp.headers and resp.headers["content-encoding"]
+  if alg == "GZIP" or (type(ce) == "string" and ce:lower():find("gzip", 1, true)) then
+    local inflated, err = core.gunzip(data)
+    if not inflated then return fail("documents.download", "DecompressFailed", tostring(err)) end
+    data = inflated
+  end
+  return data
+end
+
+return _M
