@@ -243,6 +243,8 @@ local function uses_rdt(self, job)
   return r == true
 end
 
+local SIGNATURE_HEADERS = { "Authorization", "x-amz-date", "x-amz-security-token", "x-amz-content-sha256" }
+
 -- the HTTP request for the next attempt, or nil, err
 function Client:_prepare(job)
   local op, req = job.op, job.req
@@ -259,23 +261,30 @@ function Client:_prepare(job)
     if errors.is(err) then err.operation = err.operation or job.name end
     return nil, err
   end
-  local headers = {}
-  for k, v in pairs(req.headers or {}) do headers[k] = v end
+  -- one HTTP request table per job (the built request is private to it); each
+  -- attempt refreshes the token and, with SigV4, the signature
+  local hreq = job.hreq
+  if not hreq then
+    local url = self.cfg.endpoint .. req.path
+    if req.query and req.query ~= "" then url = url .. "?" .. req.query end
+    hreq = { method = req.method, url = url, headers = req.headers or {}, body = req.body,
+             operation = job.name, timeout = job.opts.timeout }
+    job.hreq = hreq
+  end
+  local headers = hreq.headers
   headers["x-amz-access-token"] = token
   headers["User-Agent"] = self.cfg.user_agent
-  local url = self.cfg.endpoint .. req.path
-  if req.query and req.query ~= "" then url = url .. "?" .. req.query end
   local s = secrets_of[self]
   if s.aws_access_key then
+    for _, k in ipairs(SIGNATURE_HEADERS) do headers[k] = nil end
     local signed = require("spapi.sigv4").sign{
-      method = req.method, url = url, headers = headers, body = req.body or "",
+      method = req.method, url = hreq.url, headers = headers, body = req.body or "",
       region = self.cfg.aws_region, service = "execute-api",
       access_key = s.aws_access_key, secret_key = s.aws_secret_key, session_token = s.aws_session_token,
     }
     for k, v in pairs(signed) do headers[k] = v end
   end
-  return { method = req.method, url = url, headers = headers, body = req.body,
-           operation = job.name, timeout = job.opts.timeout }
+  return hreq
 end
 
 local function retry_after(headers)

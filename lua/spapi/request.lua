@@ -11,8 +11,7 @@
 --     model order, "" when none), headers = { Accept = "application/json",
 --     ["Content-Type"] = consumes when a body is sent, header params... },
 --     body = JSON string | nil, operation = "feeds.getFeed",
---     api = "feeds", name = "getFeed", template = "/feeds/.../{feedId}",
---     spec = <the operation table> }
+--     template = "/feeds/.../{feedId}" }
 --
 -- Programmer errors raise before any I/O. opts.level says where the error
 -- points, as for error() counted from the caller of build: 1 (default) = the
@@ -434,10 +433,7 @@ local function build(api, op_name, params)
     headers = headers,
     body = body,
     operation = ctx.operation,
-    api = api.api,
-    name = op_name,
     template = op.path,
-    spec = op,
   }
 end
 
