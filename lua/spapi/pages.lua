@@ -59,8 +59,11 @@ end
 -- items (the models make the list optional); two candidate arrays are ambiguous.
 function _M.items(body, token_path)
   local parent_path = token_path and token_path:match("^(.*)%.[^.]+$")
-  local candidates = { parent_path and dig(body, parent_path) or nil, body,
-    type(body) == "table" and body.payload or nil }
+  -- (the token's parent is often absent on the last page: no holes in this list)
+  local candidates = {}
+  if parent_path then candidates[#candidates + 1] = dig(body, parent_path) end
+  candidates[#candidates + 1] = body
+  if type(body) == "table" then candidates[#candidates + 1] = body.payload end
   local ambiguous = false
   for _, c in ipairs(candidates) do
     if type(c) == "table" then

@@ -226,6 +226,22 @@ describe("client pipeline", function()
     assert.equal(3, n)
   end)
 
+  it("keeps the items of a last page that has no pagination object", function()
+    srv.reset{ restricted_prefix = "/nothing" }
+    srv.script("/purchaseOrders$", {
+      { body = { orders = { { purchaseOrderNumber = "A" }, { purchaseOrderNumber = "B" } }, pagination = { nextToken = "n2" } } },
+      { body = { orders = { { purchaseOrderNumber = "C" } } } },
+    })
+    local sp = srv.client()
+    local seen = {}
+    for po, err in sp:each("vendor_df_orders.getOrders", { createdAfter = "2026-11-01T00:00:00Z",
+        createdBefore = "2026-11-21T00:00:00Z", limit = 2 }) do
+      assert.is_table(po, tostring(err))
+      seen[#seen + 1] = po.purchaseOrderNumber
+    end
+    assert.same({ "A", "B", "C" }, seen)
+  end)
+
   it("stops paging with the error when a page fails", function()
     srv.script("/fba/outbound/2020%-07%-01/fulfillmentOrders$", {
       { body = { payload = { nextToken = "t2", fulfillmentOrders = { { id = 1 } } } } },
