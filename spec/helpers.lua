@@ -31,6 +31,15 @@ function H.tmpdir(tag)
   return dir
 end
 
+--- Run a shell command → exit code, combined output.
+function H.run(cmd)
+  local p = assert(io.popen(cmd .. " 2>&1; echo \"rc=$?\""))
+  local out = p:read("*a")
+  p:close()
+  local rc = tonumber(out:match("rc=(%d+)%s*$"))
+  return rc, (out:gsub("rc=%d+%s*$", ""))
+end
+
 function H.free_port()
   return require("spapi.core").free_port()
 end

@@ -21,6 +21,28 @@ local function fail(op, code, message, extra)
   return nil, errors.new(e)
 end
 
+-- One request to a storage URL, retried (bounded, with backoff) on network
+-- failures, 429 and 5xx. → resp | nil, err
+local function exchange(client, op, what, req)
+  req.operation = op
+  local max_retries = client.cfg.max_retries
+  local attempts, resp, kind, msg = 0, nil, nil, nil
+  repeat
+    attempts = attempts + 1
+    resp, kind, msg = client:_send(req)
+    local again = (not resp and kind ~= "tls") or (resp and (resp.status >= 500 or resp.status == 429))
+    if again and attempts <= max_retries then client:_sleep(client:_backoff(attempts)) end
+  until not again or attempts > max_retries
+  if not resp then
+    return fail(op, "NetworkError", tostring(msg), { kind = kind, retryable = true, attempts = attempts })
+  end
+  if resp.status < 200 or resp.status >= 300 then
+    return fail(op, "HTTP" .. resp.status, what .. " refused: " .. tostring(resp.body):sub(1, 200),
+      { status = resp.status, attempts = attempts, retryable = resp.status >= 500 or resp.status == 429 })
+  end
+  return resp
+end
+
 --- PUT content to a document's pre-signed URL. doc: the createFeedDocument answer
 --- ({ feedDocumentId, url }) or a URL string. → true | nil, err
 function _M.upload(client, doc, content, content_type)
@@ -32,21 +54,10 @@ function _M.upload(client, doc, content, content_type)
   if type(content_type) ~= "string" or content_type == "" then
     error("spapi: upload_document: content_type is required (the one given to createFeedDocument)", 3)
   end
-  local attempts, resp, kind, msg = 0, nil, nil, nil
-  repeat -- a PUT of the same bytes to the same URL is idempotent: retry transient failures
-    attempts = attempts + 1
-    resp, kind, msg = client:_send{ method = "PUT", url = url, body = content,
-      headers = { ["Content-Type"] = content_type }, operation = "documents.upload" }
-    local again = (not resp and kind ~= "tls") or (resp and (resp.status >= 500 or resp.status == 429))
-    if again and attempts <= client.cfg.max_retries then client:_sleep(client:_backoff(attempts)) end
-  until not again or attempts > client.cfg.max_retries
-  if not resp then
-    return fail("documents.upload", "NetworkError", tostring(msg), { kind = kind, retryable = true, attempts = attempts })
-  end
-  if resp.status < 200 or resp.status >= 300 then
-    return fail("documents.upload", "HTTP" .. resp.status,
-      "upload refused: " .. tostring(resp.body):sub(1, 200), { status = resp.status, attempts = attempts })
-  end
+  -- a PUT of the same bytes to the same URL is idempotent: transient failures are retried
+  local resp, err = exchange(client, "documents.upload", "upload",
+    { method = "PUT", url = url, body = content, headers = { ["Content-Type"] = content_type } })
+  if not resp then return nil, err end
   return true
 end
 
@@ -57,20 +68,9 @@ function _M.download(client, doc)
   if type(doc) ~= "table" or type(doc.url) ~= "string" then
     error("spapi: download_document: pass getFeedDocument's or getReportDocument's answer (it has a url)", 3)
   end
-  local attempts, resp, kind, msg = 0, nil, nil, nil
-  repeat
-    attempts = attempts + 1
-    resp, kind, msg = client:_send{ method = "GET", url = doc.url, headers = {}, operation = "documents.download" }
-    local again = (not resp and kind ~= "tls") or (resp and (resp.status >= 500 or resp.status == 429))
-    if again and attempts <= client.cfg.max_retries then client:_sleep(client:_backoff(attempts)) end
-  until not again or attempts > client.cfg.max_retries
-  if not resp then
-    return fail("documents.download", "NetworkError", tostring(msg), { kind = kind, retryable = true, attempts = attempts })
-  end
-  if resp.status < 200 or resp.status >= 300 then
-    return fail("documents.download", "HTTP" .. resp.status,
-      "download refused: " .. tostring(resp.body):sub(1, 200), { status = resp.status, attempts = attempts })
-  end
+  local resp, err = exchange(client, "documents.download", "download",
+    { method = "GET", url = doc.url, headers = {} })
+  if not resp then return nil, err end
   local data = resp.body
   local enc = doc.encryptionDetails
   if type(enc) == "table" then

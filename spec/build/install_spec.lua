@@ -2,13 +2,7 @@
 -- module loads from there (outside the source tree) under Lua 5.4 and LuaJIT.
 local H = require "helpers"
 
-local function sh(cmd)
-  local p = assert(io.popen(cmd .. " 2>&1; echo \"rc=$?\""))
-  local out = p:read("*a")
-  p:close()
-  local rc = tonumber(out:match("rc=(%d+)%s*$"))
-  return rc, out
-end
+local sh = H.run
 
 local function exists(path)
   local f = io.open(path, "rb")

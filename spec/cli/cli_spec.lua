@@ -2,13 +2,7 @@
 local H = require "helpers"
 local json = require "spapi.json"
 
-local function run(cmd)
-  local p = assert(io.popen(cmd .. " 2>&1; echo \"rc=$?\""))
-  local out = p:read("*a")
-  p:close()
-  local rc = tonumber(out:match("rc=(%d+)%s*$"))
-  return rc, (out:gsub("rc=%d+%s*$", ""))
-end
+local run = H.run
 
 describe("bin/spapi", function()
   local dir, env

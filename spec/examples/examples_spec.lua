@@ -2,12 +2,7 @@
 -- workflows against a fresh local sandbox; they must finish and say so.
 local H = require "helpers"
 
-local function run(cmd)
-  local p = assert(io.popen(cmd .. " 2>&1; echo \"rc=$?\""))
-  local out = p:read("*a")
-  p:close()
-  return tonumber(out:match("rc=(%d+)%s*$")), out
-end
+local run = H.run
 
 describe("examples", function()
   it("vdf_workflow acknowledges, labels, confirms and invoices every NEW purchase order", function()
