@@ -400,6 +400,8 @@ function Client:call(name, params, opts)
     local op = job.op
     local waited, needed = self.limiter:acquire(job.rl_key, op.rate, op.burst, self:_wait_budget(job))
     if not waited then return nil, rate_error(job, needed) end
+    -- an attempt never outlives the call's deadline
+    hreq.timeout = min(job.opts.timeout or self.cfg.timeout, max(0.001, job.deadline - clock.monotonic()))
     local resp, kind, msg = self:_send(hreq)
     local action, a, b = self:_outcome(job, resp, kind, msg)
     if action == "done" then return a, b end
@@ -466,7 +468,7 @@ function Client:batch(list, opts)
             if self.debug then pcall(self.debug, { phase = "request", operation = job.name,
               method = hreq.method, url = hreq.url, headers = redact.headers(hreq.headers),
               body = redact.body(hreq.body) }) end
-            hreq.timeout = hreq.timeout or self.cfg.timeout
+            hreq.timeout = min(job.opts.timeout or self.cfg.timeout, max(0.001, job.deadline - clock.monotonic()))
             hreq.connect_timeout = self.cfg.connect_timeout
             inflight[m.add(hreq)] = job
             running = running + 1

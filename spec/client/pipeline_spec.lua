@@ -180,6 +180,21 @@ describe("client pipeline", function()
     assert.matches("timeout", tostring(err))
   end)
 
+  it("ends a call at its overall deadline, however many retries are left", function()
+    local slow = {}
+    for i = 1, 9 do slow[i] = { delay = 0.6 } end
+    srv.script("/fba/outbound/2020%-07%-01/features$", slow)
+    -- without the deadline: 9 attempts x 0.4 s timeouts, more than 3.6 s
+    local sp = srv.client{ timeout = 0.4, max_retries = 8, deadline = 1 }
+    local t0 = clock.monotonic()
+    local body, err = sp.fulfillment_outbound.getFeatures{ marketplaceId = "ATVPDKIKX0DER" }
+    local took = clock.monotonic() - t0
+    assert.is_nil(body)
+    assert.equal("timeout", err.kind)
+    assert.is_true(took < 2.5, "took " .. took)
+    assert.is_true(err.attempts >= 2)
+  end)
+
   it("retries a GET whose connection closed mid-response, and reports bad JSON", function()
     srv.script("/fba/outbound/2020%-07%-01/features$", { { close = true } })
     local sp = srv.client()
