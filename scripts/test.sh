@@ -15,7 +15,7 @@ run_suite() { # name lua cpath
   echo "== busted under $name"
   LUA_CPATH="$cpath;;" "$lua" /usr/bin/busted -o plainTerminal "${@:4}" 2>&1 | tee "$log"
   local line
-  line=$(grep -E '^[0-9]+ successes? / [0-9]+ failures? / [0-9]+ errors? / [0-9]+ pending' "$log" | tail -1)
+  line=$(grep -E '^[0-9]+ success(es)? / [0-9]+ failures? / [0-9]+ errors? / [0-9]+ pending' "$log" | tail -1)
   if [ -z "$line" ]; then
     echo "test.sh: busted under $name printed no summary" >&2
     failed=$((failed + 1)); status=1; return
@@ -45,7 +45,7 @@ if [ $# -eq 0 ] && [ "${SPAPI_VALGRIND:-1}" != 0 ]; then
   vlog=$(mktemp "${TMPDIR:-/tmp}/spapi-test-valgrind.XXXXXX")
   scripts/valgrind.sh spec/core spec/client spec/json spec/request 2>&1 | tee "$vlog"
   vstatus=${PIPESTATUS[0]}
-  line=$(grep -E '^[0-9]+ successes? / [0-9]+ failures? / [0-9]+ errors? / [0-9]+ pending' "$vlog" | tail -1)
+  line=$(grep -E '^[0-9]+ success(es)? / [0-9]+ failures? / [0-9]+ errors? / [0-9]+ pending' "$vlog" | tail -1)
   if [ -z "$line" ]; then
     echo "test.sh: the valgrind run printed no summary" >&2; failed=$((failed + 1)); status=1
   else
