@@ -7,7 +7,9 @@ ROOT=$PWD
 export SPAPI_ROOT=$ROOT
 export SPAPI_MODELS=${SPAPI_MODELS:-$ROOT/../shared/models}
 passed=0; failed=0; status=0
-mkdir -p build/test
+# this run's servers and temp files live here, so concurrent runs never touch each other's
+export SPAPI_TEST_DIR=$ROOT/build/test/run-$$
+mkdir -p "$SPAPI_TEST_DIR"
 
 run_suite() { # name lua cpath
   local name=$1 lua=$2 cpath=$3 log
@@ -28,9 +30,10 @@ run_suite() { # name lua cpath
 
 # servers the specs started are stopped by the specs; this catches any left behind
 cleanup() {
-  for pidfile in build/test/*/logs/nginx.pid build/test/*/*/logs/nginx.pid; do
+  for pidfile in "$SPAPI_TEST_DIR"/*/logs/nginx.pid "$SPAPI_TEST_DIR"/*/*/logs/nginx.pid; do
     [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null
   done
+  [ "$status" -eq 0 ] && rm -rf "$SPAPI_TEST_DIR"
   return 0
 }
 trap cleanup EXIT

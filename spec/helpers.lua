@@ -25,7 +25,9 @@ function H.tmpdir(tag)
   -- unique across the busted processes and spec files that reload this module
   local ok, core = pcall(require, "spapi.core")
   local salt = ok and core.hex(core.random_bytes(4)) or tostring(math.random(1e9))
-  local dir = string.format("%s/build/test/tmp-%s-%d-%s-%d", H.root, tag or "t",
+  -- scripts/test.sh gives each run its own directory (and cleans up only that)
+  local base = os.getenv("SPAPI_TEST_DIR") or (H.root .. "/build/test")
+  local dir = string.format("%s/tmp-%s-%d-%s-%d", base, tag or "t",
     math.floor(os.time()), salt, counter)
   os.execute("rm -rf '" .. dir .. "' && mkdir -p '" .. dir .. "'")
   return dir
