@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include <time.h>
 #include <curl/curl.h>
 #include "spapi.h"
@@ -18,10 +19,19 @@
 #define MULTI_MT "spapi.Multi"
 #define POOL_MAX 64
 #define USER_AGENT "spapi/0.1 (Language=Lua)"
+#define LINES_STACK 2048 /* request header lines kept on the C stack up to this size */
 
 typedef struct req {
   CURL *easy;
-  struct curl_slist *hdrs;
+  struct curl_slist *hdrs; /* set as CURLOPT_HTTPHEADER; kept while the handle is pooled */
+  spapi_buf lines; /* the header lines hdrs was built from (NUL-terminated each) */
+  /* option values last set on easy, so an unchanged one is not set again
+   * (0: unknown, i.e. set it) */
+  long set_timeout_ms, set_connect_ms;
+  int set_follow;   /* follow + 1 */
+  int set_ae;       /* 1: CURLOPT_ACCEPT_ENCODING holds a value (not NULL) */
+  int set_get;      /* 1: configured as a plain GET (HTTPGET, no NOBODY, no CUSTOMREQUEST) */
+  int lines_ok;     /* 1: hdrs was built from lines and is set on easy */
   spapi_buf body;  /* response body */
   spapi_buf rhdr;  /* raw header lines of the latest (final) response */
   spapi_buf desc;  /* "METHOD URL" for messages */
@@ -43,6 +53,8 @@ typedef struct session {
   double connect_timeout, timeout;
   long verify, max_host_connections;
   char *proxy, *noproxy, *cainfo, *capath, *user_agent;
+  char *ua_line;   /* "User-Agent: ..." sent unless a request has its own */
+  size_t ua_len;
   lua_Number requests, connects, reused;
 } session;
 
@@ -63,6 +75,7 @@ static void req_free(req *r) {
   if (r == NULL) return;
   if (r->easy) curl_easy_cleanup(r->easy);
   curl_slist_free_all(r->hdrs);
+  spapi_buf_free(&r->lines);
   spapi_buf_free(&r->body);
   spapi_buf_free(&r->rhdr);
   spapi_buf_free(&r->desc);
@@ -88,7 +101,9 @@ static int req_init_static(session *s, req *r) {
   ok &= curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header) == CURLE_OK;
   ok &= curl_easy_setopt(e, CURLOPT_HEADERDATA, (void *)r) == CURLE_OK;
   ok &= curl_easy_setopt(e, CURLOPT_MAXREDIRS, 10L) == CURLE_OK;
-  ok &= curl_easy_setopt(e, CURLOPT_USERAGENT, s->user_agent ? s->user_agent : USER_AGENT) == CURLE_OK;
+  /* The User-Agent goes with the header lines (read_opts): CURLOPT_USERAGENT costs
+   * a formatted copy per request. A proxy's CONNECT still needs it here. */
+  if (s->proxy) ok &= curl_easy_setopt(e, CURLOPT_USERAGENT, s->user_agent ? s->user_agent : USER_AGENT) == CURLE_OK;
   if (s->proxy) ok &= curl_easy_setopt(e, CURLOPT_PROXY, s->proxy) == CURLE_OK;
   if (s->noproxy) ok &= curl_easy_setopt(e, CURLOPT_NOPROXY, s->noproxy) == CURLE_OK;
   if (s->cainfo) ok &= curl_easy_setopt(e, CURLOPT_CAINFO, s->cainfo) == CURLE_OK;
@@ -113,11 +128,10 @@ static req *pool_take(session *s) {
   return r;
 }
 
+/* The header list stays set on the handle: the next request with the same
+ * header lines (the common case: one client, one token) reuses it. */
 static void pool_give(session *s, req *r) {
   if (r == NULL) return;
-  curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
-  curl_slist_free_all(r->hdrs);
-  r->hdrs = NULL;
   r->next = NULL;
   if (r->body.cap > (1u << 20)) spapi_buf_free(&r->body);
   spapi_buf_reset(&r->body);
@@ -148,13 +162,51 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud) {
   return n;
 }
 
+/* Request header lines, each NUL-terminated: on the C stack while they fit
+ * (nothing to free when a Lua error unwinds), else in a userdata-owned buffer
+ * kept in a stack slot that read_opts reserves. */
+typedef struct lines {
+  char *p;
+  size_t len, cap;
+  spapi_buf *heap;
+  int slot;
+  char stack[LINES_STACK];
+} lines;
+
+static void lines_init(lua_State *L, lines *b) {
+  b->p = b->stack;
+  b->len = 0;
+  b->cap = sizeof(b->stack);
+  b->heap = NULL;
+  lua_pushnil(L);
+  b->slot = lua_gettop(L);
+}
+
+/* May raise (a Lua memory error making the userdata); 0 when out of memory. */
+static int lines_add(lua_State *L, lines *b, const char *s, size_t n) {
+  if (n > b->cap - b->len) {
+    if (b->heap == NULL) {
+      b->heap = spapi_buf_push(L);
+      lua_replace(L, b->slot);
+      if (!spapi_buf_add(b->heap, b->p, b->len)) return 0;
+    }
+    b->heap->len = b->len;
+    if (!spapi_buf_reserve(b->heap, n)) return 0;
+    b->p = b->heap->p;
+    b->cap = b->heap->cap;
+  }
+  memcpy(b->p + b->len, s, n);
+  b->len += n;
+  return 1;
+}
+
 /* Request options read from Lua (strings anchored on the Lua stack). */
 typedef struct reqopts {
   const char *method, *url, *body, *accept_encoding;
   size_t body_len, url_len;
   double timeout, connect_timeout;
-  int follow, has_body;
-  spapi_buf *hl; /* header lines, each NUL-terminated (userdata-owned) */
+  int follow, has_body, has_ua;
+  lines hl; /* header lines */
 } reqopts;
 
 static const char *opt_str(lua_State *L, int t, const char *name, const char *op, size_t *len) {
@@ -191,10 +243,18 @@ static int valid_header_name(const char *s, size_t n) {
 }
 
 static int has_crlf(const char *s, size_t n) {
+  return n > 0 && (memchr(s, '\n', n) != NULL || memchr(s, '\r', n) != NULL);
+}
+
+/* b is lowercase */
+static int same_name_ci(const char *a, const char *b, size_t n) {
   size_t i;
-  for (i = 0; i < n; i++)
-    if (s[i] == '\r' || s[i] == '\n') return 1;
-  return 0;
+  for (i = 0; i < n; i++) {
+    char c = a[i];
+    if (c >= 'A' && c <= 'Z') c = (char)(c + 32);
+    if (c != b[i]) return 0;
+  }
+  return 1;
 }
 
 static void add_header_line(lua_State *L, reqopts *o, const char *op, int name_idx, int value_idx) {
@@ -204,53 +264,100 @@ static void add_header_line(lua_State *L, reqopts *o, const char *op, int name_i
   if (lua_type(L, name_idx) != LUA_TSTRING) luaL_error(L, "%s: header names must be strings", op);
   name = lua_tolstring(L, name_idx, &nl);
   if (!valid_header_name(name, nl)) luaL_error(L, "%s: invalid header name '%s'", op, name);
+  if (nl == 10 && same_name_ci(name, "user-agent", 10)) o->has_ua = 1;
   if (vt != LUA_TSTRING && vt != LUA_TNUMBER) luaL_error(L, "%s: header '%s' must have a string value", op, name);
-  lua_pushvalue(L, value_idx);
-  val = lua_tolstring(L, -1, &vl);
+  if (vt == LUA_TNUMBER) { /* convert a copy: never change a key of the table being traversed */
+    lua_pushvalue(L, value_idx);
+    value_idx = lua_gettop(L);
+  }
+  val = lua_tolstring(L, value_idx, &vl);
   if (has_crlf(val, vl)) luaL_error(L, "%s: header '%s' contains a line break", op, name);
-  if (!spapi_buf_add(o->hl, name, nl) ||
-      !(vl == 0 ? spapi_buf_addc(o->hl, ';') : (spapi_buf_add(o->hl, ": ", 2) && spapi_buf_add(o->hl, val, vl))) ||
-      !spapi_buf_addc(o->hl, '\0'))
+  if (!lines_add(L, &o->hl, name, nl) ||
+      !(vl == 0 ? lines_add(L, &o->hl, ";", 2) : (lines_add(L, &o->hl, ": ", 2) && lines_add(L, &o->hl, val, vl + 1))))
     luaL_error(L, "%s: out of memory", op);
-  lua_pop(L, 1);
+  if (vt == LUA_TNUMBER) lua_pop(L, 1);
 }
 
-/* Reads the request table at index t; pushes one userdata (the header buffer). */
-static void read_opts(lua_State *L, int t, session *s, reqopts *o, const char *op) {
-  memset(o, 0, sizeof(*o));
-  luaL_checktype(L, t, LUA_TTABLE);
-  o->hl = spapi_buf_push(L);
-  o->method = opt_str(L, t, "method", op, NULL);
-  if (o->method == NULL) o->method = "GET";
-  o->url = opt_str(L, t, "url", op, &o->url_len);
-  if (o->url == NULL) luaL_error(L, "%s: 'url' is required", op);
-  o->body = opt_str(L, t, "body", op, &o->body_len);
-  o->has_body = o->body != NULL;
-  o->accept_encoding = opt_str(L, t, "accept_encoding", op, NULL);
-  o->timeout = opt_num(L, t, "timeout", op, s->timeout);
-  o->connect_timeout = opt_num(L, t, "connect_timeout", op, s->connect_timeout);
-  spapi_rawfield(L, t, "follow");
-  o->follow = lua_toboolean(L, -1);
-  lua_pop(L, 1);
-  spapi_rawfield(L, t, "headers");
-  if (!lua_isnil(L, -1)) {
-    int h = lua_gettop(L);
-    if (!lua_istable(L, h)) luaL_error(L, "%s: 'headers' must be a table", op);
-    lua_pushnil(L);
-    while (lua_next(L, h) != 0) {
-      if (lua_type(L, -2) == LUA_TNUMBER) {
-        if (!lua_istable(L, -1)) luaL_error(L, "%s: header list entries must be {name, value}", op);
-        lua_rawgeti(L, -1, 1);
-        lua_rawgeti(L, -2, 2);
-        add_header_line(L, o, op, lua_gettop(L) - 1, lua_gettop(L));
-        lua_pop(L, 2);
-      } else {
-        add_header_line(L, o, op, lua_gettop(L) - 1, lua_gettop(L));
-      }
-      lua_pop(L, 1);
+static void read_headers(lua_State *L, int h, reqopts *o, const char *op) {
+  if (!lua_istable(L, h)) luaL_error(L, "%s: 'headers' must be a table", op);
+  lua_pushnil(L);
+  while (lua_next(L, h) != 0) {
+    if (lua_type(L, -2) == LUA_TNUMBER) {
+      if (!lua_istable(L, -1)) luaL_error(L, "%s: header list entries must be {name, value}", op);
+      lua_rawgeti(L, -1, 1);
+      lua_rawgeti(L, -2, 2);
+      add_header_line(L, o, op, lua_gettop(L) - 1, lua_gettop(L));
+      lua_pop(L, 2);
+    } else {
+      add_header_line(L, o, op, lua_gettop(L) - 1, lua_gettop(L));
     }
+    lua_pop(L, 1);
   }
-  lua_pop(L, 1);
+}
+
+static const char *req_str(lua_State *L, const char *name, const char *op, size_t *len) {
+  if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "%s: '%s' must be a string", op, name);
+  return lua_tolstring(L, -1, len);
+}
+
+static double req_num(lua_State *L, const char *name, const char *op) {
+  double v;
+  if (lua_type(L, -1) != LUA_TNUMBER) luaL_error(L, "%s: '%s' must be a number", op, name);
+  v = (double)lua_tonumber(L, -1);
+  if (!(v > 0)) luaL_error(L, "%s: '%s' must be positive", op, name);
+  return v;
+}
+
+#define IS_KEY(k, kl, lit) ((kl) == sizeof(lit) - 1 && memcmp((k), (lit), sizeof(lit) - 1) == 0)
+
+/* Reads the request table at index t (raw: one traversal, unknown keys ignored);
+ * pushes one value (nil, or the userdata holding header lines that did not fit
+ * on the C stack). Strings stay anchored by the table. */
+static void read_opts(lua_State *L, int t, session *s, reqopts *o, const char *op) {
+  o->method = o->url = o->body = o->accept_encoding = NULL;
+  o->body_len = o->url_len = 0;
+  o->timeout = s->timeout;
+  o->connect_timeout = s->connect_timeout;
+  o->follow = o->has_ua = 0;
+  luaL_checktype(L, t, LUA_TTABLE);
+  lines_init(L, &o->hl);
+  lua_pushnil(L);
+  while (lua_next(L, t) != 0) {
+    if (lua_type(L, -2) == LUA_TSTRING) {
+      size_t kl;
+      const char *k = lua_tolstring(L, -2, &kl);
+      switch (kl) {
+        case 3:
+          if (IS_KEY(k, kl, "url")) o->url = req_str(L, "url", op, &o->url_len);
+          break;
+        case 4:
+          if (IS_KEY(k, kl, "body")) o->body = req_str(L, "body", op, &o->body_len);
+          break;
+        case 6:
+          if (IS_KEY(k, kl, "method")) o->method = req_str(L, "method", op, NULL);
+          else if (IS_KEY(k, kl, "follow")) o->follow = lua_toboolean(L, -1);
+          break;
+        case 7:
+          if (IS_KEY(k, kl, "headers")) read_headers(L, lua_gettop(L), o, op);
+          else if (IS_KEY(k, kl, "timeout")) o->timeout = req_num(L, "timeout", op);
+          break;
+        case 15:
+          if (IS_KEY(k, kl, "accept_encoding")) o->accept_encoding = req_str(L, "accept_encoding", op, NULL);
+          else if (IS_KEY(k, kl, "connect_timeout")) o->connect_timeout = req_num(L, "connect_timeout", op);
+          break;
+        default:
+          break;
+      }
+    }
+    lua_pop(L, 1);
+  }
+  if (o->url == NULL) luaL_error(L, "%s: 'url' is required", op);
+  if (o->method == NULL) o->method = "GET";
+  o->has_body = o->body != NULL;
+  if (!o->has_ua && !lines_add(L, &o->hl, s->ua_line, s->ua_len + 1)) luaL_error(L, "%s: out of memory", op);
+  /* no "Expect: 100-continue" round trip before a body (libcurl adds none without one) */
+  if ((o->has_body || strcmp(o->method, "POST") == 0) && !lines_add(L, &o->hl, "Expect:", 8))
+    luaL_error(L, "%s: out of memory", op);
 }
 
 static void same_text(char *dst, size_t n, const char *src) {
@@ -268,41 +375,85 @@ static long to_ms(double seconds) {
   return (long)ms;
 }
 
+/* "METHOD URL" for messages. Built only when needed (an error, a multi request). */
+static void req_desc(req *r, const char *method, const char *url, size_t url_len) {
+  spapi_buf_reset(&r->desc);
+  if (!spapi_buf_addstr(&r->desc, method) || !spapi_buf_addc(&r->desc, ' ') ||
+      !spapi_buf_add(&r->desc, url, url_len) || !spapi_buf_addc(&r->desc, '\0'))
+    spapi_buf_reset(&r->desc);
+}
+
+/* Sets the header list, reusing the handle's current one when the lines are the same. */
+static int req_headers(req *r, const lines *hl) {
+  struct curl_slist *list = NULL;
+  size_t off = 0;
+  if (r->lines_ok && r->lines.len == hl->len && (hl->len == 0 || memcmp(r->lines.p, hl->p, hl->len) == 0))
+    return 1;
+  while (off < hl->len) {
+    const char *line = hl->p + off;
+    struct curl_slist *n = curl_slist_append(list, line);
+    if (n == NULL) {
+      curl_slist_free_all(list);
+      return 0;
+    }
+    list = n;
+    off += strlen(line) + 1;
+  }
+  if (curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, list) != CURLE_OK) {
+    curl_slist_free_all(list);
+    return 0;
+  }
+  curl_slist_free_all(r->hdrs);
+  r->hdrs = list;
+  spapi_buf_reset(&r->lines);
+  r->lines_ok = spapi_buf_add(&r->lines, hl->p, hl->len); /* else: rebuilt next time */
+  return 1;
+}
+
 /* Configures a pooled easy handle. No Lua calls. Returns 0 on success. */
 static int req_setup(req *r, const reqopts *o) {
   CURL *e = r->easy;
-  size_t off = 0;
+  long ms;
   int ok = 1;
-  curl_slist_free_all(r->hdrs);
-  r->hdrs = NULL;
   r->oom = 0;
   r->errbuf[0] = 0;
   r->timeout = o->timeout;
   spapi_buf_reset(&r->body);
   spapi_buf_reset(&r->rhdr);
   spapi_buf_reset(&r->desc);
-  if (!spapi_buf_addstr(&r->desc, o->method) || !spapi_buf_addc(&r->desc, ' ') ||
-      !spapi_buf_add(&r->desc, o->url, o->url_len) || !spapi_buf_addc(&r->desc, '\0'))
-    return -1;
-  while (off < o->hl->len) {
-    const char *line = o->hl->p + off;
-    struct curl_slist *n = curl_slist_append(r->hdrs, line);
-    if (n == NULL) return -1;
-    r->hdrs = n;
-    off += strlen(line) + 1;
-  }
-  {
-    struct curl_slist *n = curl_slist_append(r->hdrs, "Expect:");
-    if (n == NULL) return -1;
-    r->hdrs = n;
-  }
+  if (!req_headers(r, &o->hl)) return -1;
   ok &= curl_easy_setopt(e, CURLOPT_URL, o->url) == CURLE_OK;
-  ok &= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, to_ms(o->timeout)) == CURLE_OK;
-  ok &= curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, to_ms(o->connect_timeout)) == CURLE_OK;
-  ok &= curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->hdrs) == CURLE_OK;
-  ok &= curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, o->follow ? 1L : 0L) == CURLE_OK;
-  ok &= curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, o->accept_encoding) == CURLE_OK; /* NULL: no decoding */
-  /* method: undo whatever the previous request on this handle set */
+  /* options unchanged since the handle's previous request are not set again */
+  ms = to_ms(o->timeout);
+  if (ms != r->set_timeout_ms) {
+    r->set_timeout_ms = curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, ms) == CURLE_OK ? ms : 0;
+    ok &= r->set_timeout_ms != 0;
+  }
+  ms = to_ms(o->connect_timeout);
+  if (ms != r->set_connect_ms) {
+    r->set_connect_ms = curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, ms) == CURLE_OK ? ms : 0;
+    ok &= r->set_connect_ms != 0;
+  }
+  if (o->follow + 1 != r->set_follow) {
+    r->set_follow = curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, o->follow ? 1L : 0L) == CURLE_OK ? o->follow + 1 : 0;
+    ok &= r->set_follow != 0;
+  }
+  if (o->accept_encoding != NULL || r->set_ae) {
+    /* NULL: no decoding */
+    ok &= curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, o->accept_encoding) == CURLE_OK;
+    r->set_ae = o->accept_encoding != NULL;
+  }
+  if (strcmp(o->method, "GET") == 0 && !o->has_body) {
+    if (!r->set_get) {
+      ok &= curl_easy_setopt(e, CURLOPT_NOBODY, 0L) == CURLE_OK;
+      ok &= curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, (char *)NULL) == CURLE_OK;
+      ok &= curl_easy_setopt(e, CURLOPT_HTTPGET, 1L) == CURLE_OK;
+      r->set_get = ok;
+    }
+    return ok ? 0 : -1;
+  }
+  /* any other method: undo whatever the previous request on this handle set */
+  r->set_get = 0;
   ok &= curl_easy_setopt(e, CURLOPT_NOBODY, 0L) == CURLE_OK;
   ok &= curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, (char *)NULL) == CURLE_OK;
   if (strcmp(o->method, "HEAD") == 0) {
@@ -314,7 +465,7 @@ static int req_setup(req *r, const reqopts *o) {
     if (strcmp(o->method, "POST") != 0) ok &= curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, o->method) == CURLE_OK;
   } else {
     ok &= curl_easy_setopt(e, CURLOPT_HTTPGET, 1L) == CURLE_OK;
-    if (strcmp(o->method, "GET") != 0) ok &= curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, o->method) == CURLE_OK;
+    ok &= curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, o->method) == CURLE_OK;
   }
   return ok ? 0 : -1;
 }
@@ -358,7 +509,7 @@ static void count_stats(session *s, req *r) {
 
 /* Error message without header values: "<what>: METHOD URL". */
 static void push_error_message(lua_State *L, req *r) {
-  const char *desc = r->desc.p ? r->desc.p : "request";
+  const char *desc = r->desc.len ? r->desc.p : "request";
   if (r->oom) {
     lua_pushfstring(L, "out of memory reading the response: %s", desc);
   } else if (r->rc == CURLE_OPERATION_TIMEDOUT) {
@@ -374,34 +525,42 @@ static void push_error_message(lua_State *L, req *r) {
 
 /* Pushes a table of response headers (lowercase name → value, repeats joined with ", "). */
 static void push_headers(lua_State *L, req *r) {
-  const char *p = r->rhdr.p, *end = p ? p + r->rhdr.len : NULL;
-  int t;
-  lua_newtable(L);
+  const char *p = r->rhdr.p, *end = p ? p + r->rhdr.len : NULL, *q;
+  uint64_t seen = 0; /* names pushed so far, by a 6-bit hash: look up only on a hit */
+  int n = 0, t;
+  for (q = p; q != NULL && q < end && (q = (const char *)memchr(q, '\n', (size_t)(end - q))) != NULL; q++) n++;
+  lua_createtable(L, 0, n > 2 ? n - 2 : 0); /* less the status line and the blank line */
   t = lua_gettop(L);
   while (p && p < end) {
-    const char *eol = p, *colon, *v, *ve;
-    while (eol < end && *eol != '\n') eol++;
-    colon = p;
-    while (colon < eol && *colon != ':') colon++;
-    if (colon < eol && colon > p && memcmp(p, "HTTP/", 5) != 0) {
+    const char *eol = (const char *)memchr(p, '\n', (size_t)(end - p)), *colon, *v, *ve;
+    if (eol == NULL) eol = end;
+    colon = (const char *)memchr(p, ':', (size_t)(eol - p));
+    if (colon != NULL && colon > p && !(eol - p >= 5 && memcmp(p, "HTTP/", 5) == 0)) {
       char name[256];
       size_t nl = (size_t)(colon - p), i;
       if (nl < sizeof(name)) {
+        unsigned bit;
         for (i = 0; i < nl; i++) name[i] = (p[i] >= 'A' && p[i] <= 'Z') ? (char)(p[i] + 32) : p[i];
         v = colon + 1;
         ve = eol;
         while (v < ve && (*v == ' ' || *v == '\t')) v++;
         while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t')) ve--;
+        bit = (unsigned)(nl * 7u + (unsigned char)name[0] * 3u + (unsigned char)name[nl - 1]) & 63u;
         lua_pushlstring(L, name, nl);
-        lua_pushvalue(L, -1);
-        lua_rawget(L, t);
-        if (lua_isnil(L, -1)) {
-          lua_pop(L, 1);
+        if (!(seen & ((uint64_t)1 << bit))) {
+          seen |= (uint64_t)1 << bit;
           lua_pushlstring(L, v, (size_t)(ve - v));
         } else {
-          lua_pushliteral(L, ", ");
-          lua_pushlstring(L, v, (size_t)(ve - v));
-          lua_concat(L, 3);
+          lua_pushvalue(L, -1);
+          lua_rawget(L, t);
+          if (lua_isnil(L, -1)) {
+            lua_pop(L, 1);
+            lua_pushlstring(L, v, (size_t)(ve - v));
+          } else {
+            lua_pushliteral(L, ", ");
+            lua_pushlstring(L, v, (size_t)(ve - v));
+            lua_concat(L, 3);
+          }
         }
         lua_rawset(L, t);
       }
@@ -431,7 +590,8 @@ static void session_free_share(session *s) {
     free(s->cainfo);
     free(s->capath);
     free(s->user_agent);
-    s->proxy = s->noproxy = s->cainfo = s->capath = s->user_agent = NULL;
+    free(s->ua_line);
+    s->proxy = s->noproxy = s->cainfo = s->capath = s->user_agent = s->ua_line = NULL;
   }
 }
 
@@ -486,6 +646,16 @@ static int l_session(lua_State *L) {
       !dupopt(L, t, "cainfo", &s->cainfo) || !dupopt(L, t, "capath", &s->capath) ||
       !dupopt(L, t, "user_agent", &s->user_agent))
     return luaL_error(L, "session: out of memory");
+  {
+    const char *ua = s->user_agent ? s->user_agent : USER_AGENT;
+    size_t n = strlen(ua);
+    if (has_crlf(ua, n)) return luaL_error(L, "session: 'user_agent' contains a line break");
+    s->ua_line = (char *)malloc(n + 13);
+    if (s->ua_line == NULL) return luaL_error(L, "session: out of memory");
+    memcpy(s->ua_line, "User-Agent: ", 12);
+    memcpy(s->ua_line + 12, ua, n + 1);
+    s->ua_len = n + 12;
+  }
   curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
   curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
   curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
@@ -517,7 +687,9 @@ static int session_request(lua_State *L) {
   r->rc = curl_easy_perform(r->easy);
   count_stats(s, r);
   if (r->rc != CURLE_OK || r->oom) {
-    int n = push_failure(L, r);
+    int n;
+    req_desc(r, o.method, o.url, o.url_len);
+    n = push_failure(L, r);
     s->busy = NULL;
     pool_give(s, r);
     return n;
@@ -623,6 +795,7 @@ static int multi_add(lua_State *L) {
     pool_give(s, r);
     return luaL_error(L, "multi:add: cannot configure libcurl (out of memory?)");
   }
+  req_desc(r, o.method, o.url, o.url_len);
   r->id = m->next_id++;
   if (curl_multi_add_handle(m->m, r->easy) != CURLM_OK) {
     pool_give(s, r);

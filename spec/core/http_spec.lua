@@ -126,6 +126,43 @@ describe("core.session", function()
     s:close()
   end)
 
+  it("sends each request's own headers when a pooled handle is reused", function()
+    local s = session{ user_agent = "ua-session/1" }
+    local long = string.rep("t", 3000) -- longer than the header lines kept on the C stack
+    local plan = {
+      { h = { ["X-A"] = "1" } },
+      { h = { ["X-A"] = "1" } },
+      { h = { ["X-A"] = "2" } },
+      { h = nil },
+      { h = { ["user-AGENT"] = "mine/2", ["X-A"] = "1" } },
+      { h = { ["X-A"] = "1" } },
+      { h = { ["X-Amz-Access-Token"] = long, ["X-A"] = "3" } },
+      { h = { ["X-Amz-Access-Token"] = long, ["X-A"] = "3" }, method = "POST", body = "b" },
+      { h = { ["X-A"] = "1" }, follow = true },
+      { h = { ["X-A"] = "1" } },
+    }
+    for i, step in ipairs(plan) do
+      local status, headers, body = s:request{ method = step.method, url = srv.url .. (step.follow and "/redirect" or "/echo"),
+        headers = step.h, body = step.body, follow = step.follow, timeout = (i % 2 == 0) and 5 or 30 }
+      assert.equal(200, status, i)
+      assert.equal("application/json", headers["content-type"])
+      local e = cjson.decode(body)
+      local h = step.h or {}
+      assert.equal(h["X-A"], e.headers["x-a"], i)
+      assert.equal(h["X-Amz-Access-Token"], e.headers["x-amz-access-token"], i)
+      assert.equal(h["user-AGENT"] or "ua-session/1", e.headers["user-agent"], i)
+      assert.is_nil(e.headers["expect"], i)
+      assert.equal(step.method or "GET", e.method, i)
+      assert.equal(step.body, e.body, i)
+    end
+    assert.equal(1, s:stats().connects)
+    s:close()
+  end)
+
+  it("refuses a user_agent with a line break", function()
+    assert.has_error(function() core.session{ user_agent = "x\r\nInjected: 1" } end)
+  end)
+
   it("returns HTTP error statuses as normal results", function()
     local s = session()
     for _, code in ipairs({ 400, 403, 404, 429, 500, 503 }) do
