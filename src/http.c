@@ -34,6 +34,7 @@ typedef struct req {
   int lines_ok;     /* 1: hdrs was built from lines and is set on easy */
   spapi_buf body;  /* response body */
   spapi_buf rhdr;  /* raw header lines of the latest (final) response */
+  int nrhdr;       /* how many lines rhdr holds */
   spapi_buf desc;  /* "METHOD URL" for messages */
   char errbuf[CURL_ERROR_SIZE];
   double timeout;
@@ -42,6 +43,17 @@ typedef struct req {
   CURLcode rc;     /* result once done (multi) */
   struct req *next;
 } req;
+
+/* Response header names already made into Lua strings, by the bytes received
+ * (a direct-mapped cache: a hit costs a table read instead of lowercasing and
+ * interning the name again). */
+#define NAME_SLOTS 64
+#define NAME_LEN 47
+#define NAME_WAYS 4
+typedef struct hname {
+  unsigned char len;
+  char raw[NAME_LEN];
+} hname;
 
 typedef struct session {
   CURLSH *share;
@@ -56,6 +68,8 @@ typedef struct session {
   char *ua_line;   /* "User-Agent: ..." sent unless a request has its own */
   size_t ua_len;
   lua_Number requests, connects, reused;
+  int names_ref;   /* registry: array of the lowercase names of names[] (LUA_NOREF: none) */
+  hname names[NAME_SLOTS];
 } session;
 
 typedef struct multi {
@@ -154,7 +168,11 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud) {
 static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud) {
   req *r = (req *)ud;
   size_t n = size * nmemb;
-  if (n >= 5 && memcmp(ptr, "HTTP/", 5) == 0) spapi_buf_reset(&r->rhdr); /* a new response begins */
+  if (n >= 5 && memcmp(ptr, "HTTP/", 5) == 0) { /* a new response begins */
+    spapi_buf_reset(&r->rhdr);
+    r->nrhdr = 0;
+  }
+  r->nrhdr++; /* libcurl passes one whole line per call */
   if (!spapi_buf_add(&r->rhdr, ptr, n)) {
     r->oom = 1;
     return 0;
@@ -420,6 +438,7 @@ static int req_setup(req *r, const reqopts *o) {
   r->timeout = o->timeout;
   spapi_buf_reset(&r->body);
   spapi_buf_reset(&r->rhdr);
+  r->nrhdr = 0;
   spapi_buf_reset(&r->desc);
   if (!req_headers(r, &o->hl)) return -1;
   ok &= curl_easy_setopt(e, CURLOPT_URL, o->url) == CURLE_OK;
@@ -524,29 +543,64 @@ static void push_error_message(lua_State *L, req *r) {
 }
 
 /* Pushes a table of response headers (lowercase name → value, repeats joined with ", "). */
-static void push_headers(lua_State *L, req *r) {
-  const char *p = r->rhdr.p, *end = p ? p + r->rhdr.len : NULL, *q;
+/* Pushes the lowercase header name p[0..nl) (0 < nl < 256). cache: stack index of
+ * the session's name table, or 0. A name's slot is one of NAME_WAYS after its hash. */
+static void push_name(lua_State *L, session *s, int cache, const char *p, size_t nl) {
+  char name[256];
+  size_t i;
+  unsigned slot = 0, k;
+  if (cache) {
+    unsigned h = (unsigned)(nl * 31u + (unsigned char)p[0] * 7u + (unsigned char)p[nl / 2] * 3u + (unsigned char)p[nl - 1]);
+    for (k = 0; k < NAME_WAYS; k++) {
+      hname *e = &s->names[(h + k) & (NAME_SLOTS - 1)];
+      if (e->len == nl && memcmp(e->raw, p, nl) == 0) {
+        lua_rawgeti(L, cache, (int)((h + k) & (NAME_SLOTS - 1)) + 1);
+        return;
+      }
+    }
+    slot = h & (NAME_SLOTS - 1); /* replaced unless one of the slots is free */
+    for (k = 0; k < NAME_WAYS; k++)
+      if (s->names[(h + k) & (NAME_SLOTS - 1)].len == 0) {
+        slot = (h + k) & (NAME_SLOTS - 1);
+        break;
+      }
+  }
+  for (i = 0; i < nl; i++) name[i] = (p[i] >= 'A' && p[i] <= 'Z') ? (char)(p[i] + 32) : p[i];
+  lua_pushlstring(L, name, nl);
+  if (cache && nl <= NAME_LEN) {
+    hname *e = &s->names[slot];
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, cache, (int)slot + 1); /* the array part is preallocated: cannot raise */
+    e->len = (unsigned char)nl;
+    memcpy(e->raw, p, nl);
+  }
+}
+
+static void push_headers(lua_State *L, session *s, req *r) {
+  const char *p = r->rhdr.p, *end = p ? p + r->rhdr.len : NULL;
   uint64_t seen = 0; /* names pushed so far, by a 6-bit hash: look up only on a hit */
-  int n = 0, t;
-  for (q = p; q != NULL && q < end && (q = (const char *)memchr(q, '\n', (size_t)(end - q))) != NULL; q++) n++;
+  int n = r->nrhdr, t, cache = 0;
   lua_createtable(L, 0, n > 2 ? n - 2 : 0); /* less the status line and the blank line */
   t = lua_gettop(L);
+  if (s != NULL && s->names_ref != LUA_NOREF) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, s->names_ref);
+    cache = t + 1;
+  }
   while (p && p < end) {
     const char *eol = (const char *)memchr(p, '\n', (size_t)(end - p)), *colon, *v, *ve;
     if (eol == NULL) eol = end;
     colon = (const char *)memchr(p, ':', (size_t)(eol - p));
     if (colon != NULL && colon > p && !(eol - p >= 5 && memcmp(p, "HTTP/", 5) == 0)) {
-      char name[256];
-      size_t nl = (size_t)(colon - p), i;
-      if (nl < sizeof(name)) {
+      size_t nl = (size_t)(colon - p);
+      if (nl < 256) {
         unsigned bit;
-        for (i = 0; i < nl; i++) name[i] = (p[i] >= 'A' && p[i] <= 'Z') ? (char)(p[i] + 32) : p[i];
         v = colon + 1;
         ve = eol;
         while (v < ve && (*v == ' ' || *v == '\t')) v++;
         while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t')) ve--;
-        bit = (unsigned)(nl * 7u + (unsigned char)name[0] * 3u + (unsigned char)name[nl - 1]) & 63u;
-        lua_pushlstring(L, name, nl);
+        /* case-folded (| 0x20) so that names differing only in case share a bit */
+        bit = (unsigned)(nl * 7u + ((unsigned char)p[0] | 0x20u) * 3u + ((unsigned char)p[nl - 1] | 0x20u)) & 63u;
+        push_name(L, s, cache, p, nl);
         if (!(seen & ((uint64_t)1 << bit))) {
           seen |= (uint64_t)1 << bit;
           lua_pushlstring(L, v, (size_t)(ve - v));
@@ -567,6 +621,7 @@ static void push_headers(lua_State *L, req *r) {
     }
     p = eol + 1;
   }
+  if (cache) lua_pop(L, 1);
 }
 
 /* --- session ----------------------------------------------------------------- */
@@ -575,8 +630,21 @@ static session *check_session(lua_State *L, int i) {
   return (session *)luaL_checkudata(L, i, SESSION_MT);
 }
 
+/* For methods: argument 1 checked against the metatable in upvalue 1 (cheaper
+ * than luaL_checkudata's registry lookup); NULL if it is not one. */
+static void *method_self(lua_State *L) {
+  void *p = lua_touserdata(L, 1);
+  if (p != NULL && lua_getmetatable(L, 1)) {
+    int same = lua_rawequal(L, -1, lua_upvalueindex(1));
+    lua_pop(L, 1);
+    if (same) return p;
+  }
+  return NULL;
+}
+
 static session *open_session(lua_State *L, int i, const char *op) {
-  session *s = check_session(L, i);
+  session *s = (i == 1 ? (session *)method_self(L) : NULL);
+  if (s == NULL) s = check_session(L, i);
   if (s->closed) luaL_error(L, "%s: the session is closed", op);
   return s;
 }
@@ -604,6 +672,8 @@ static int session_close(lua_State *L) {
     s->npool = 0;
     req_free(s->busy);
     s->busy = NULL;
+    if (s->names_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, s->names_ref);
+    s->names_ref = LUA_NOREF; /* a multi still running pushes names without the cache */
   }
   session_free_share(s);
   return 0;
@@ -627,6 +697,7 @@ static int l_session(lua_State *L) {
   t = 1;
   s = (session *)spapi_newuserdata(L, sizeof(session));
   memset(s, 0, sizeof(*s));
+  s->names_ref = LUA_NOREF;
   luaL_setmetatable(L, SESSION_MT);
   s->connect_timeout = opt_num(L, t, "connect_timeout", "session", 10.0);
   s->timeout = opt_num(L, t, "timeout", "session", 60.0);
@@ -659,6 +730,8 @@ static int l_session(lua_State *L) {
   curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
   curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
   curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+  lua_createtable(L, NAME_SLOTS, 0);
+  s->names_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   return 1;
 }
 
@@ -696,7 +769,7 @@ static int session_request(lua_State *L) {
   }
   curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
   spapi_pushint(L, status);
-  push_headers(L, r);
+  push_headers(L, s, r);
   lua_pushlstring(L, r->body.p ? r->body.p : "", r->body.len);
   s->busy = NULL;
   pool_give(s, r);
@@ -873,7 +946,7 @@ static int multi_wait(lua_State *L) {
       curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
       spapi_pushint(L, status);
       lua_setfield(L, -2, "status");
-      push_headers(L, r);
+      push_headers(L, m->s, r);
       lua_setfield(L, -2, "headers");
       lua_pushlstring(L, r->body.p ? r->body.p : "", r->body.len);
       lua_setfield(L, -2, "body");
@@ -920,7 +993,8 @@ static void new_class(lua_State *L, const char *name, const luaL_Reg *methods, l
                       lua_CFunction tostring) {
   if (luaL_newmetatable(L, name)) {
     lua_newtable(L);
-    luaL_setfuncs(L, methods, 0);
+    lua_pushvalue(L, -2); /* methods get the metatable as upvalue 1 (see method_self) */
+    luaL_setfuncs(L, methods, 1);
     lua_setfield(L, -2, "__index");
     lua_pushcfunction(L, gc);
     lua_setfield(L, -2, "__gc");

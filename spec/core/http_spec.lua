@@ -29,6 +29,12 @@ local srv = H.nginx([[
     ngx.header["X-Spaced"] = "  padded  "
     ngx.say("ok")
   } }
+  location /many-headers { content_by_lua_block {
+    for i = 1, 80 do ngx.header["X-H-" .. i] = "v" .. i .. "-" .. (ngx.var.arg_r or "") end
+    ngx.header[string.rep("X-Long-Name-", 5)] = "long"
+    ngx.header[ngx.var.arg_r == "2" and "X-CASE-Test" or "x-case-test"] = "c" .. (ngx.var.arg_r or "")
+    ngx.say("ok")
+  } }
   location /redirect { return 302 /echo?from=redirect; }
   location /slow { content_by_lua_block {
     ngx.sleep(tonumber(ngx.var.arg_s) or 3)
@@ -180,6 +186,20 @@ describe("core.session", function()
     local _, headers = s:request{ url = srv.url .. "/multi-header" }
     assert.equal("one, two", headers["x-multi"])
     assert.equal("padded", headers["x-spaced"])
+    s:close()
+  end)
+
+  it("names many response headers right on every request (names are cached per session)", function()
+    local s = session()
+    for r = 1, 3 do
+      local status, headers = s:request{ url = srv.url .. "/many-headers?r=" .. r }
+      assert.equal(200, status)
+      for i = 1, 80 do assert.equal("v" .. i .. "-" .. r, headers["x-h-" .. i]) end
+      assert.equal("long", headers[string.lower(string.rep("X-Long-Name-", 5))])
+      assert.equal("c" .. r, headers["x-case-test"])
+      assert.is_nil(headers["X-CASE-Test"])
+      assert.equal("text/plain", headers["content-type"])
+    end
     s:close()
   end)
 
@@ -369,6 +389,7 @@ describe("core multi", function()
     local r
     while m:count() > 0 do r = m:wait(5)[1] or r end
     assert.equal(200, r.status)
+    assert.matches("^nginx", r.headers["server"])
     assert.has_error(function() m:add{ url = srv.url } end)
     m:close()
   end)
