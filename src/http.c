@@ -66,6 +66,7 @@ typedef struct session {
   long verify, max_host_connections;
   char *proxy, *noproxy, *cainfo, *capath, *user_agent;
   char *ua_line;   /* "User-Agent: ..." sent unless a request has its own */
+  int env_proxy;   /* a proxy is set in the environment (libcurl reads it) */
   size_t ua_len;
   lua_Number requests, connects, reused;
   int names_ref;   /* registry: array of the lowercase names of names[] (LUA_NOREF: none) */
@@ -117,7 +118,7 @@ static int req_init_static(session *s, req *r) {
   ok &= curl_easy_setopt(e, CURLOPT_MAXREDIRS, 10L) == CURLE_OK;
   /* The User-Agent goes with the header lines (read_opts): CURLOPT_USERAGENT costs
    * a formatted copy per request. A proxy's CONNECT still needs it here. */
-  if (s->proxy) ok &= curl_easy_setopt(e, CURLOPT_USERAGENT, s->user_agent ? s->user_agent : USER_AGENT) == CURLE_OK;
+  if (s->proxy || s->env_proxy) ok &= curl_easy_setopt(e, CURLOPT_USERAGENT, s->user_agent ? s->user_agent : USER_AGENT) == CURLE_OK;
   if (s->proxy) ok &= curl_easy_setopt(e, CURLOPT_PROXY, s->proxy) == CURLE_OK;
   if (s->noproxy) ok &= curl_easy_setopt(e, CURLOPT_NOPROXY, s->noproxy) == CURLE_OK;
   if (s->cainfo) ok &= curl_easy_setopt(e, CURLOPT_CAINFO, s->cainfo) == CURLE_OK;
@@ -155,10 +156,20 @@ static void pool_give(session *s, req *r) {
   else req_free(r);
 }
 
+/* spapi_buf_add with the common case (it fits) inlined: callbacks run per line */
+static int buf_append(spapi_buf *b, const char *s, size_t n) {
+  if (b->p != NULL && n <= b->cap - b->len) {
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    return 1;
+  }
+  return spapi_buf_add(b, s, n);
+}
+
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud) {
   req *r = (req *)ud;
   size_t n = size * nmemb;
-  if (!spapi_buf_add(&r->body, ptr, n)) {
+  if (!buf_append(&r->body, ptr, n)) {
     r->oom = 1;
     return 0;
   }
@@ -173,7 +184,7 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud) {
     r->nrhdr = 0;
   }
   r->nrhdr++; /* libcurl passes one whole line per call */
-  if (!spapi_buf_add(&r->rhdr, ptr, n)) {
+  if (!buf_append(&r->rhdr, ptr, n)) {
     r->oom = 1;
     return 0;
   }
@@ -200,20 +211,27 @@ static void lines_init(lua_State *L, lines *b) {
   b->slot = lua_gettop(L);
 }
 
-/* May raise (a Lua memory error making the userdata); 0 when out of memory. */
-static int lines_add(lua_State *L, lines *b, const char *s, size_t n) {
+/* Room for n more bytes at b->p + b->len (the caller adds n to len), NULL when
+ * out of memory. May raise (a Lua memory error making the userdata). */
+static char *lines_room(lua_State *L, lines *b, size_t n) {
   if (n > b->cap - b->len) {
     if (b->heap == NULL) {
       b->heap = spapi_buf_push(L);
       lua_replace(L, b->slot);
-      if (!spapi_buf_add(b->heap, b->p, b->len)) return 0;
+      if (!spapi_buf_add(b->heap, b->p, b->len)) return NULL;
     }
     b->heap->len = b->len;
-    if (!spapi_buf_reserve(b->heap, n)) return 0;
+    if (!spapi_buf_reserve(b->heap, n)) return NULL;
     b->p = b->heap->p;
     b->cap = b->heap->cap;
   }
-  memcpy(b->p + b->len, s, n);
+  return b->p + b->len;
+}
+
+static int lines_add(lua_State *L, lines *b, const char *s, size_t n) {
+  char *w = lines_room(L, b, n);
+  if (w == NULL) return 0;
+  memcpy(w, s, n);
   b->len += n;
   return 1;
 }
@@ -290,9 +308,23 @@ static void add_header_line(lua_State *L, reqopts *o, const char *op, int name_i
   }
   val = lua_tolstring(L, value_idx, &vl);
   if (has_crlf(val, vl)) luaL_error(L, "%s: header '%s' contains a line break", op, name);
-  if (!lines_add(L, &o->hl, name, nl) ||
-      !(vl == 0 ? lines_add(L, &o->hl, ";", 2) : (lines_add(L, &o->hl, ": ", 2) && lines_add(L, &o->hl, val, vl + 1))))
-    luaL_error(L, "%s: out of memory", op);
+  {
+    /* "name: value\0", or "name;\0" (libcurl's way to send an empty value) */
+    size_t need = nl + (vl == 0 ? 2 : vl + 3);
+    char *w = lines_room(L, &o->hl, need);
+    if (w == NULL) luaL_error(L, "%s: out of memory", op);
+    memcpy(w, name, nl);
+    w += nl;
+    if (vl == 0) {
+      w[0] = ';';
+      w[1] = '\0';
+    } else {
+      w[0] = ':';
+      w[1] = ' ';
+      memcpy(w + 2, val, vl + 1); /* with the string's terminating NUL */
+    }
+    o->hl.len += need;
+  }
   if (vt == LUA_TNUMBER) lua_pop(L, 1);
 }
 
@@ -730,6 +762,14 @@ static int l_session(lua_State *L) {
   curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
   curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
   curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+  {
+    static const char *const vars[] = {"http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", NULL};
+    int i;
+    for (i = 0; vars[i] != NULL; i++) {
+      const char *v = getenv(vars[i]);
+      if (v != NULL && *v) s->env_proxy = 1;
+    }
+  }
   lua_createtable(L, NAME_SLOTS, 0);
   s->names_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   return 1;
