@@ -308,6 +308,8 @@ static void add_header_line(lua_State *L, reqopts *o, const char *op, int name_i
   }
   val = lua_tolstring(L, value_idx, &vl);
   if (has_crlf(val, vl)) luaL_error(L, "%s: header '%s' contains a line break", op, name);
+  /* a NUL would end the line early and start another one with what follows */
+  if (vl > 0 && memchr(val, '\0', vl) != NULL) luaL_error(L, "%s: header '%s' contains a NUL byte", op, name);
   {
     /* "name: value\0", or "name;\0" (libcurl's way to send an empty value) */
     size_t need = nl + (vl == 0 ? 2 : vl + 3);

@@ -294,6 +294,8 @@ describe("core.session", function()
     assert.has_error(function() s:request{} end)
     assert.has_error(function() s:request{ url = srv.url, headers = { ["X-Bad"] = "a\r\nInjected: 1" } } end)
     assert.has_error(function() s:request{ url = srv.url, headers = { ["Bad Name"] = "x" } } end)
+    assert.has_error(function() s:request{ url = srv.url, headers = { ["X-Bad"] = "a\0Injected: 1" } } end,
+      "request: header 'X-Bad' contains a NUL byte")
     assert.has_error(function() s:request{ url = srv.url, timeout = "soon" } end)
     assert.has_error(function() core.session{ timeout = -1 } end)
     s:close()
