@@ -360,9 +360,20 @@ static double req_num(lua_State *L, const char *name, const char *op) {
   return v;
 }
 
-#define IS_KEY(k, kl, lit) ((kl) == sizeof(lit) - 1 && memcmp((k), (lit), sizeof(lit) - 1) == 0)
+/* Request option names, kept as upvalues 2.. of the methods (see new_class) so
+ * that reading an option needs no string interning. */
+static const char *const OPT_NAMES[] = {"url", "method", "body", "accept_encoding", "timeout",
+                                        "connect_timeout", "follow", "headers", NULL};
+enum { OPT_URL, OPT_METHOD, OPT_BODY, OPT_AE, OPT_TIMEOUT, OPT_CTIMEOUT, OPT_FOLLOW, OPT_HEADERS, OPT_N };
 
-/* Reads the request table at index t (raw: one traversal, unknown keys ignored);
+/* Pushes t[name] (raw); returns its type. */
+static int opt_get(lua_State *L, int t, int which) {
+  lua_pushvalue(L, lua_upvalueindex(2 + which));
+  lua_rawget(L, t);
+  return lua_type(L, -1);
+}
+
+/* Reads the request table at index t (raw: metamethods are not consulted);
  * pushes one value (nil, or the userdata holding header lines that did not fit
  * on the C stack). Strings stay anchored by the table. */
 static void read_opts(lua_State *L, int t, session *s, reqopts *o, const char *op) {
@@ -373,39 +384,26 @@ static void read_opts(lua_State *L, int t, session *s, reqopts *o, const char *o
   o->follow = o->has_ua = 0;
   luaL_checktype(L, t, LUA_TTABLE);
   lines_init(L, &o->hl);
-  lua_pushnil(L);
-  while (lua_next(L, t) != 0) {
-    if (lua_type(L, -2) == LUA_TSTRING) {
-      size_t kl;
-      const char *k = lua_tolstring(L, -2, &kl);
-      switch (kl) {
-        case 3:
-          if (IS_KEY(k, kl, "url")) o->url = req_str(L, "url", op, &o->url_len);
-          break;
-        case 4:
-          if (IS_KEY(k, kl, "body")) o->body = req_str(L, "body", op, &o->body_len);
-          break;
-        case 6:
-          if (IS_KEY(k, kl, "method")) o->method = req_str(L, "method", op, NULL);
-          else if (IS_KEY(k, kl, "follow")) o->follow = lua_toboolean(L, -1);
-          break;
-        case 7:
-          if (IS_KEY(k, kl, "headers")) read_headers(L, lua_gettop(L), o, op);
-          else if (IS_KEY(k, kl, "timeout")) o->timeout = req_num(L, "timeout", op);
-          break;
-        case 15:
-          if (IS_KEY(k, kl, "accept_encoding")) o->accept_encoding = req_str(L, "accept_encoding", op, NULL);
-          else if (IS_KEY(k, kl, "connect_timeout")) o->connect_timeout = req_num(L, "connect_timeout", op);
-          break;
-        default:
-          break;
-      }
-    }
-    lua_pop(L, 1);
-  }
-  if (o->url == NULL) luaL_error(L, "%s: 'url' is required", op);
+  if (opt_get(L, t, OPT_METHOD) != LUA_TNIL) o->method = req_str(L, "method", op, NULL);
+  lua_pop(L, 1);
   if (o->method == NULL) o->method = "GET";
+  if (opt_get(L, t, OPT_URL) != LUA_TNIL) o->url = req_str(L, "url", op, &o->url_len);
+  lua_pop(L, 1);
+  if (o->url == NULL) luaL_error(L, "%s: 'url' is required", op);
+  if (opt_get(L, t, OPT_BODY) != LUA_TNIL) o->body = req_str(L, "body", op, &o->body_len);
+  lua_pop(L, 1);
   o->has_body = o->body != NULL;
+  if (opt_get(L, t, OPT_AE) != LUA_TNIL) o->accept_encoding = req_str(L, "accept_encoding", op, NULL);
+  lua_pop(L, 1);
+  if (opt_get(L, t, OPT_TIMEOUT) != LUA_TNIL) o->timeout = req_num(L, "timeout", op);
+  lua_pop(L, 1);
+  if (opt_get(L, t, OPT_CTIMEOUT) != LUA_TNIL) o->connect_timeout = req_num(L, "connect_timeout", op);
+  lua_pop(L, 1);
+  opt_get(L, t, OPT_FOLLOW);
+  o->follow = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  if (opt_get(L, t, OPT_HEADERS) != LUA_TNIL) read_headers(L, lua_gettop(L), o, op);
+  lua_pop(L, 1);
   if (!o->has_ua && !lines_add(L, &o->hl, s->ua_line, s->ua_len + 1)) luaL_error(L, "%s: out of memory", op);
   /* no "Expect: 100-continue" round trip before a body (libcurl adds none without one) */
   if ((o->has_body || strcmp(o->method, "POST") == 0) && !lines_add(L, &o->hl, "Expect:", 8))
@@ -1035,8 +1033,10 @@ static void new_class(lua_State *L, const char *name, const luaL_Reg *methods, l
                       lua_CFunction tostring) {
   if (luaL_newmetatable(L, name)) {
     lua_newtable(L);
+    int i;
     lua_pushvalue(L, -2); /* methods get the metatable as upvalue 1 (see method_self) */
-    luaL_setfuncs(L, methods, 1);
+    for (i = 0; OPT_NAMES[i] != NULL; i++) lua_pushstring(L, OPT_NAMES[i]); /* and the option names */
+    luaL_setfuncs(L, methods, 1 + OPT_N);
     lua_setfield(L, -2, "__index");
     lua_pushcfunction(L, gc);
     lua_setfield(L, -2, "__gc");
