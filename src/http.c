@@ -360,15 +360,23 @@ static double req_num(lua_State *L, const char *name, const char *op) {
   return v;
 }
 
-/* Request option names, kept as upvalues 2.. of the methods (see new_class) so
- * that reading an option needs no string interning. */
-static const char *const OPT_NAMES[] = {"url", "method", "body", "accept_encoding", "timeout",
-                                        "connect_timeout", "follow", "headers", NULL};
-enum { OPT_URL, OPT_METHOD, OPT_BODY, OPT_AE, OPT_TIMEOUT, OPT_CTIMEOUT, OPT_FOLLOW, OPT_HEADERS, OPT_N };
+/* Request option and result field names, kept as upvalues 2.. of the methods
+ * (see new_class) so that reading an option or setting a field interns nothing. */
+static const char *const OPT_NAMES[] = {"url", "method", "body", "accept_encoding", "timeout", "connect_timeout",
+                                        "follow", "headers", "id", "status", "err", "kind", "curl_code", NULL};
+enum {
+  OPT_URL, OPT_METHOD, OPT_BODY, OPT_AE, OPT_TIMEOUT, OPT_CTIMEOUT, OPT_FOLLOW, OPT_HEADERS,
+  F_ID, F_STATUS, F_ERR, F_KIND, F_CODE, OPT_N
+};
+#define F_HEADERS OPT_HEADERS
+#define F_BODY OPT_BODY
+
+/* Pushes the name numbered which (a method's upvalue). */
+#define push_opt_name(L, which) lua_pushvalue((L), lua_upvalueindex(2 + (which)))
 
 /* Pushes t[name] (raw); returns its type. */
 static int opt_get(lua_State *L, int t, int which) {
-  lua_pushvalue(L, lua_upvalueindex(2 + which));
+  push_opt_name(L, which);
   lua_rawget(L, t);
   return lua_type(L, -1);
 }
@@ -839,7 +847,8 @@ static int session_tostring(lua_State *L) {
 static multi *check_multi(lua_State *L, int i) { return (multi *)luaL_checkudata(L, i, MULTI_MT); }
 
 static multi *open_multi(lua_State *L, int i, const char *op) {
-  multi *m = check_multi(L, i);
+  multi *m = (i == 1 ? (multi *)method_self(L) : NULL);
+  if (m == NULL) m = check_multi(L, i);
   if (m->closed) luaL_error(L, "%s: the multi is closed", op);
   return m;
 }
@@ -968,28 +977,40 @@ static int multi_wait(lua_State *L) {
       curl_multi_poll(m->m, NULL, 0, left >= 1.0 ? 1000 : (int)(left * 1000) + 1, NULL);
     }
   }
-  lua_newtable(L);
+  {
+    req *r;
+    for (r = m->done; r != NULL; r = r->next) n++;
+    lua_createtable(L, n, 0);
+    n = 0;
+  }
   while (m->done != NULL) {
     req *r = m->done;
     lua_createtable(L, 0, 4);
+    push_opt_name(L, F_ID);
     spapi_pushint(L, r->id);
-    lua_setfield(L, -2, "id");
+    lua_rawset(L, -3);
     if (r->rc != CURLE_OK || r->oom) {
+      push_opt_name(L, F_ERR);
       push_error_message(L, r);
-      lua_setfield(L, -2, "err");
+      lua_rawset(L, -3);
+      push_opt_name(L, F_KIND);
       lua_pushstring(L, r->oom ? "other" : error_kind(r->rc));
-      lua_setfield(L, -2, "kind");
+      lua_rawset(L, -3);
+      push_opt_name(L, F_CODE);
       spapi_pushint(L, (int)r->rc);
-      lua_setfield(L, -2, "curl_code");
+      lua_rawset(L, -3);
     } else {
       long status = 0;
       curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+      push_opt_name(L, F_STATUS);
       spapi_pushint(L, status);
-      lua_setfield(L, -2, "status");
+      lua_rawset(L, -3);
+      push_opt_name(L, F_HEADERS);
       push_headers(L, m->s, r);
-      lua_setfield(L, -2, "headers");
+      lua_rawset(L, -3);
+      push_opt_name(L, F_BODY);
       lua_pushlstring(L, r->body.p ? r->body.p : "", r->body.len);
-      lua_setfield(L, -2, "body");
+      lua_rawset(L, -3);
     }
     lua_rawseti(L, -2, ++n);
     m->done = r->next;
