@@ -50,9 +50,14 @@ typedef struct req {
 #define NAME_SLOTS 64
 #define NAME_LEN 47
 #define NAME_WAYS 4
+#define VALUE_LEN 62
 typedef struct hname {
   unsigned char len;
   char raw[NAME_LEN];
+  /* the last value seen in this slot, also kept as a Lua string (many values
+   * repeat from response to response: content type, server, rate limit...) */
+  unsigned char has_value, value_len;
+  char value[VALUE_LEN];
 } hname;
 
 typedef struct session {
@@ -584,8 +589,9 @@ static void push_error_message(lua_State *L, req *r) {
 
 /* Pushes a table of response headers (lowercase name → value, repeats joined with ", "). */
 /* Pushes the lowercase header name p[0..nl) (0 < nl < 256). cache: stack index of
- * the session's name table, or 0. A name's slot is one of NAME_WAYS after its hash. */
-static void push_name(lua_State *L, session *s, int cache, const char *p, size_t nl) {
+ * the session's name table, or 0. A name's slot is one of NAME_WAYS after its hash.
+ * Returns the slot that now holds the name, or -1. */
+static int push_name(lua_State *L, session *s, int cache, const char *p, size_t nl) {
   char name[256];
   size_t i;
   unsigned slot = 0, k;
@@ -595,7 +601,7 @@ static void push_name(lua_State *L, session *s, int cache, const char *p, size_t
       hname *e = &s->names[(h + k) & (NAME_SLOTS - 1)];
       if (e->len == nl && memcmp(e->raw, p, nl) == 0) {
         lua_rawgeti(L, cache, (int)((h + k) & (NAME_SLOTS - 1)) + 1);
-        return;
+        return (int)((h + k) & (NAME_SLOTS - 1));
       }
     }
     slot = h & (NAME_SLOTS - 1); /* replaced unless one of the slots is free */
@@ -613,6 +619,31 @@ static void push_name(lua_State *L, session *s, int cache, const char *p, size_t
     lua_rawseti(L, cache, (int)slot + 1); /* the array part is preallocated: cannot raise */
     e->len = (unsigned char)nl;
     memcpy(e->raw, p, nl);
+    return (int)slot;
+  }
+  return -1;
+}
+
+/* Pushes the value v[0..vl), reusing the string last seen in the name's slot when
+ * the bytes are the same (values live at NAME_SLOTS + slot + 1 in the cache). */
+static void push_value(lua_State *L, session *s, int cache, int slot, const char *v, size_t vl) {
+  hname *e;
+  if (slot < 0) {
+    lua_pushlstring(L, v, vl);
+    return;
+  }
+  e = &s->names[slot];
+  if (e->has_value && e->value_len == vl && memcmp(e->value, v, vl) == 0) {
+    lua_rawgeti(L, cache, NAME_SLOTS + slot + 1);
+    return;
+  }
+  lua_pushlstring(L, v, vl);
+  if (vl <= VALUE_LEN) {
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, cache, NAME_SLOTS + slot + 1); /* preallocated too */
+    e->has_value = 1;
+    e->value_len = (unsigned char)vl;
+    memcpy(e->value, v, vl);
   }
 }
 
@@ -634,16 +665,17 @@ static void push_headers(lua_State *L, session *s, req *r) {
       size_t nl = (size_t)(colon - p);
       if (nl < 256) {
         unsigned bit;
+        int slot;
         v = colon + 1;
         ve = eol;
         while (v < ve && (*v == ' ' || *v == '\t')) v++;
         while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t')) ve--;
         /* case-folded (| 0x20) so that names differing only in case share a bit */
         bit = (unsigned)(nl * 7u + ((unsigned char)p[0] | 0x20u) * 3u + ((unsigned char)p[nl - 1] | 0x20u)) & 63u;
-        push_name(L, s, cache, p, nl);
+        slot = push_name(L, s, cache, p, nl);
         if (!(seen & ((uint64_t)1 << bit))) {
           seen |= (uint64_t)1 << bit;
-          lua_pushlstring(L, v, (size_t)(ve - v));
+          push_value(L, s, cache, slot, v, (size_t)(ve - v));
         } else {
           lua_pushvalue(L, -1);
           lua_rawget(L, t);
@@ -778,7 +810,7 @@ static int l_session(lua_State *L) {
       if (v != NULL && *v) s->env_proxy = 1;
     }
   }
-  lua_createtable(L, NAME_SLOTS, 0);
+  lua_createtable(L, 2 * NAME_SLOTS, 0);
   s->names_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   return 1;
 }
