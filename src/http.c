@@ -6,7 +6,14 @@
  * Rules kept here: Lua values are read and checked before any curl resource
  * is taken (so a raise cannot leak one); curl callbacks only append to C
  * buffers owned by the request (no Lua calls inside libcurl); messages never
- * contain header values. */
+ * contain header values.
+ *
+ * Cost per request (measured with callgrind against a raw libcurl loop): a
+ * pooled handle keeps its header list, reused while the lines are byte-equal,
+ * and the option values it last had, so only what changed is set again; header
+ * lines are built on the C stack; option and field names are method upvalues;
+ * response header names, and values that repeat, come from a per-session cache
+ * of Lua strings. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
