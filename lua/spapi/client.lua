@@ -126,7 +126,7 @@ function _M.new(t)
     local tname = cfg.transport or "curl"
     self.transport = require("spapi.transport." .. tname).new(cfg)
   end
-  self.limiter = ratelimit.new(self.store, { scale = cfg.rate_scale })
+  self.limiter = ratelimit.new(self.store, { scale = cfg.rate_scale, margin = cfg.rate_margin })
   self.sp_id = cfg.selling_partner_id or auth.fingerprint(s.client_id, s.refresh_token or "grantless")
   self.auth = auth.new(cfg, s, self.store, function(req) return self:_send(req) end)
   self.debug = cfg.debug

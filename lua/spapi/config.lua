@@ -89,7 +89,7 @@ local ENV = {
 }
 
 local NUMERIC = { timeout = true, connect_timeout = true, max_retries = true,
-  max_wait = true, deadline = true, retry_base = true, retry_cap = true }
+  max_wait = true, rate_margin = true, rate_scale = true, deadline = true, retry_base = true, retry_cap = true }
 local BOOLEAN = { sandbox = true, verify = true }
 
 --- Merge table → env → profile into one resolved config; returns cfg or nil, err.

@@ -10,7 +10,9 @@ local tonumber = tonumber
 
 function _M.new(store, opts)
   opts = opts or {}
-  return setmetatable({ store = store, scale = opts.scale or 1, buckets = {} }, mt)
+  -- the client paces itself a little below the granted rate (margin), so jitter
+  -- between its clock and the server's does not turn into 429s
+  return setmetatable({ store = store, scale = (opts.scale or 1) * (opts.margin or 0.9), buckets = {} }, mt)
 end
 
 --- The rate and burst in force for key.
