@@ -81,15 +81,15 @@ function _M.reserve(sb, lines, policy)
   end)
 end
 
---- Give reserved units back (cancelled order): counts = { sku → n }
-function _M.release(sb, counts)
+-- Move reserved units to another bucket of the item: counts = { sku → n }
+local function move_reserved(sb, counts, to)
   return sb.state.with_lock(KIND, function()
     for sku, n in pairs(counts) do
       local item = sb.state.get(KIND, sku)
       if item and n > 0 then
-        local back = math.min(n, item.reserved)
-        item.reserved = item.reserved - back
-        item.fulfillable = item.fulfillable + back
+        local k = math.min(n, item.reserved)
+        item.reserved = item.reserved - k
+        item[to] = item[to] + k
         item.updated = sb.now()
         sb.state.put(KIND, sku, item)
       end
@@ -97,21 +97,11 @@ function _M.release(sb, counts)
   end)
 end
 
+--- Give reserved units back (cancelled order): counts = { sku → n }
+function _M.release(sb, counts) return move_reserved(sb, counts, "fulfillable") end
+
 --- Reserved units left the building (order shipped): counts = { sku → n }
-function _M.ship(sb, counts)
-  return sb.state.with_lock(KIND, function()
-    for sku, n in pairs(counts) do
-      local item = sb.state.get(KIND, sku)
-      if item and n > 0 then
-        local out = math.min(n, item.reserved)
-        item.reserved = item.reserved - out
-        item.shipped = item.shipped + out
-        item.updated = sb.now()
-        sb.state.put(KIND, sku, item)
-      end
-    end
-  end)
-end
+function _M.ship(sb, counts) return move_reserved(sb, counts, "shipped") end
 
 local function summary(sb, item, details)
   local s = {
