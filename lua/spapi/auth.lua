@@ -29,15 +29,25 @@ function _M.new(cfg, secrets, store, send)
   return setmetatable({ cfg = cfg, secrets = secrets, store = store, send = send }, mt)
 end
 
-local function encode_entry(token, expires_at, refresh_at)
-  return fmt("%.3f %.3f %s", expires_at, refresh_at, token)
+-- A cached token is stored as "<refresh_at> <token>" with the token's lifetime as
+-- the store TTL; it is used until refresh_at (a margin before it expires).
+local function remember(store, key, token, expires_in)
+  expires_in = tonumber(expires_in) or 3600
+  local refresh_at = clock.now() + expires_in - _M.margin(expires_in)
+  store:set(key, fmt("%.3f %s", refresh_at, token), expires_in)
 end
 
-local function decode_entry(s)
-  if not s then return nil end
-  local exp, ref, tok = s:match("^(%S+) (%S+) (.+)$")
-  if not tok then return nil end
-  return tok, tonumber(exp), tonumber(ref)
+-- the last entry read, parsed (the hot path reads the same one again and again)
+local last_raw, last_tok, last_ref
+--- the token in a stored entry while it is fresh, else nil
+local function fresh(raw)
+  if raw == nil then return nil end
+  if raw ~= last_raw then
+    local ref, tok = raw:match("^(%S+) (.+)$")
+    last_raw, last_tok, last_ref = raw, tok, tonumber(ref)
+  end
+  if last_tok and clock.now() < last_ref then return last_tok end
+  return nil
 end
 
 function _M:lwa_key(scope)
@@ -53,16 +63,6 @@ function _M:lwa_key(scope)
   end
   keys[scope or true] = k
   return k
-end
-
--- the last entry read from the store, parsed (the hot path reads the same one)
-local last_raw, last_tok, last_exp, last_ref
-local function cached_entry(raw)
-  if raw == nil then return nil end
-  if raw ~= last_raw then
-    last_raw, last_tok, last_exp, last_ref = raw, decode_entry(raw)
-  end
-  return last_tok, last_exp, last_ref
 end
 
 local function lwa_exchange(self, scope)
@@ -109,25 +109,21 @@ end
 function _M:access_token(scope)
   local key = self:lwa_key(scope)
   local store = self.store
-  local now = clock.now()
-  local tok, _, refresh_at = cached_entry(store:get(key))
-  if tok and now < refresh_at then return tok end
+  local tok = fresh(store:get(key))
+  if tok then return tok end
   -- single flight: one refresh at a time; others wait for its result (bounded)
   if not store:lock(key .. ":lock", 30) then
     for _ = 1, 300 do
       clock.sleep(0.05)
-      tok, _, refresh_at = decode_entry(store:get(key))
-      if tok and clock.now() < refresh_at then return tok end
+      tok = fresh(store:get(key))
+      if tok then return tok end
       if store:lock(key .. ":lock", 30) then break end
     end
   end
   local t, err = lwa_exchange(self, scope)
   store:unlock(key .. ":lock")
   if not t then return nil, err end
-  local expires_in = tonumber(t.expires_in) or 3600
-  now = clock.now()
-  store:set(key, encode_entry(t.access_token, now + expires_in, now + expires_in - _M.margin(expires_in)),
-    expires_in)
+  remember(store, key, t.access_token, t.expires_in)
   return t.access_token
 end
 
@@ -145,8 +141,8 @@ end
 --- tokens.createRestrictedDataToken through the client pipeline.
 function _M:restricted_token(method, path, data_elements, call)
   local key = self:rdt_key(method, path, data_elements)
-  local tok, _, refresh_at = decode_entry(self.store:get(key))
-  if tok and clock.now() < refresh_at then return tok end
+  local tok = fresh(self.store:get(key))
+  if tok then return tok end
   local resource = { method = method, path = path }
   if data_elements then resource.dataElements = json.array(data_elements) end
   local body, err = call("tokens.createRestrictedDataToken",
@@ -157,9 +153,7 @@ function _M:restricted_token(method, path, data_elements, call)
     return nil, errors.new{ kind = "decode", code = "InvalidResponse", operation = "tokens.createRestrictedDataToken",
       message = "no restrictedDataToken in the response" }
   end
-  local expires_in = tonumber(body.expiresIn) or 3600
-  local now = clock.now()
-  self.store:set(key, encode_entry(token, now + expires_in, now + expires_in - _M.margin(expires_in)), expires_in)
+  remember(self.store, key, token, body.expiresIn)
   return token
 end
 

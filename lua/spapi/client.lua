@@ -170,25 +170,29 @@ end
 function Client:_send(req)
   req.timeout = req.timeout or self.cfg.timeout
   req.connect_timeout = req.connect_timeout or self.cfg.connect_timeout
-  local hook = self.debug
-  local t0 = hook and clock.monotonic()
-  if hook then
-    pcall(hook, { phase = "request", operation = req.operation or req.phase, method = req.method,
-      url = req.url, headers = redact.headers(req.headers), body = redact.body(req.body) })
-  end
+  local t0 = self.debug and self:_debug_request(req)
   local resp, kind, msg = self.transport:send(req)
-  if hook then
-    local ev = { operation = req.operation or req.phase, method = req.method, url = req.url,
-      elapsed = clock.monotonic() - t0 }
-    if resp then
-      ev.phase, ev.status = "response", resp.status
-      ev.headers, ev.body = redact.headers(resp.headers), redact.body(resp.body)
-    else
-      ev.phase, ev.kind, ev.message = "error", kind, msg
-    end
-    pcall(hook, ev)
-  end
+  if t0 then self:_debug_result(req, t0, resp, kind, msg) end
   return resp, kind, msg
+end
+
+-- the debug hook sees every exchange, secrets redacted; returns the start time
+function Client:_debug_request(req)
+  pcall(self.debug, { phase = "request", operation = req.operation or req.phase, method = req.method,
+    url = req.url, headers = redact.headers(req.headers), body = redact.body(req.body) })
+  return clock.monotonic()
+end
+
+function Client:_debug_result(req, t0, resp, kind, msg)
+  local ev = { operation = req.operation or req.phase, method = req.method, url = req.url,
+    elapsed = clock.monotonic() - t0 }
+  if resp then
+    ev.phase, ev.status = "response", resp.status
+    ev.headers, ev.body = redact.headers(resp.headers), redact.body(resp.body)
+  else
+    ev.phase, ev.kind, ev.message = "error", kind, msg
+  end
+  pcall(self.debug, ev)
 end
 
 ---------------------------------------------------------------------------
@@ -393,15 +397,23 @@ end
 --- client:call("api.operationId", params [, opts]) → body, response | nil, err
 -- opts: timeout, deadline, max_retries, max_wait, rdt (force/skip a restricted data token)
 function Client:call(name, params, opts)
-  local job = self:_job(name, params, opts, 2)
+  return self:_run(self:_job(name, params, opts, 2))
+end
+
+-- an attempt never outlives the call's deadline
+function Client:_attempt_timeout(job)
+  return min(job.opts.timeout or self.cfg.timeout, max(0.001, job.deadline - clock.monotonic()))
+end
+
+-- one job, sequentially, to its end → body, response | nil, err
+function Client:_run(job)
   while true do
     local hreq, err = self:_prepare(job)
     if not hreq then return nil, err end
     local op = job.op
     local waited, needed = self.limiter:acquire(job.rl_key, op.rate, op.burst, self:_wait_budget(job))
     if not waited then return nil, rate_error(job, needed) end
-    -- an attempt never outlives the call's deadline
-    hreq.timeout = min(job.opts.timeout or self.cfg.timeout, max(0.001, job.deadline - clock.monotonic()))
+    hreq.timeout = self:_attempt_timeout(job)
     local resp, kind, msg = self:_send(hreq)
     local action, a, b = self:_outcome(job, resp, kind, msg)
     if action == "done" then return a, b end
@@ -427,7 +439,7 @@ function Client:batch(list, opts)
   if n == 0 then return results end
   if not self.transport.multi then
     for i, job in ipairs(jobs) do
-      local body, meta = self:call(job.name, list[i][2] or list[i].params, list[i][3])
+      local body, meta = self:_run(job)
       results[i] = body and { ok = true, body = body, response = meta } or { ok = false, err = meta }
     end
     return results
@@ -465,10 +477,8 @@ function Client:batch(list, opts)
           if not hreq then
             finish(job, { ok = false, err = err })
           else
-            if self.debug then pcall(self.debug, { phase = "request", operation = job.name,
-              method = hreq.method, url = hreq.url, headers = redact.headers(hreq.headers),
-              body = redact.body(hreq.body) }) end
-            hreq.timeout = min(job.opts.timeout or self.cfg.timeout, max(0.001, job.deadline - clock.monotonic()))
+            job.debug_t0 = self.debug and self:_debug_request(hreq)
+            hreq.timeout = self:_attempt_timeout(job)
             hreq.connect_timeout = self.cfg.connect_timeout
             inflight[m.add(hreq)] = job
             running = running + 1
@@ -488,16 +498,7 @@ function Client:batch(list, opts)
         local job = inflight[r.id]
         inflight[r.id] = nil
         running = running - 1
-        if self.debug then
-          local ev = { operation = job.name }
-          if r.resp then
-            ev.phase, ev.status, ev.headers, ev.body = "response", r.resp.status,
-              redact.headers(r.resp.headers), redact.body(r.resp.body)
-          else
-            ev.phase, ev.kind, ev.message = "error", r.kind, r.message
-          end
-          pcall(self.debug, ev)
-        end
+        if job.debug_t0 then self:_debug_result(job.hreq, job.debug_t0, r.resp, r.kind, r.message) end
         local action, a, b = self:_outcome(job, r.resp, r.kind, r.message)
         if action == "done" then
           finish(job, { ok = true, body = a, response = b })
