@@ -11,21 +11,23 @@ passed=0; failed=0; status=0
 export SPAPI_TEST_DIR=$ROOT/build/test/run-$$
 mkdir -p "$SPAPI_TEST_DIR"
 
-run_suite() { # name lua cpath
-  local name=$1 lua=$2 cpath=$3 log
-  log=$(mktemp "${TMPDIR:-/tmp}/spapi-test-$1.XXXXXX")
+# run_suite NAME COMMAND...: run one busted run, add its counts; returns the command's status
+run_suite() {
+  local name=$1 log rc line s f e p
+  shift
+  log=$(mktemp "${TMPDIR:-/tmp}/spapi-test.XXXXXX")
   echo "== busted under $name"
-  LUA_CPATH="$cpath;;" "$lua" /usr/bin/busted -o plainTerminal "${@:4}" 2>&1 | tee "$log"
-  local line
+  "$@" 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
   line=$(grep -E '^[0-9]+ success(es)? / [0-9]+ failures? / [0-9]+ errors? / [0-9]+ pending' "$log" | tail -1)
+  rm -f "$log"
   if [ -z "$line" ]; then
     echo "test.sh: busted under $name printed no summary" >&2
-    failed=$((failed + 1)); status=1; return
+    failed=$((failed + 1)); status=1; return "$rc"
   fi
-  local s f e p
   read -r s f e p < <(echo "$line" | sed -E 's#^([0-9]+)[^/]*/ ([0-9]+)[^/]*/ ([0-9]+)[^/]*/ ([0-9]+).*#\1 \2 \3 \4#')
   passed=$((passed + s)); failed=$((failed + f + e + p))
-  rm -f "$log"
+  return "$rc"
 }
 
 # servers the specs started are stopped by the specs; this catches any left behind
@@ -38,27 +40,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
-run_suite lua5.4 lua5.4 "$ROOT/build/5.4/?.so" "$@"
-run_suite luajit luajit "$ROOT/build/5.1/?.so" "$@"
+# busted's own exit status is not needed here: its failures are in the counts
+run_suite lua5.4 env LUA_CPATH="$ROOT/build/5.4/?.so;;" lua5.4 /usr/bin/busted -o plainTerminal "$@"
+run_suite luajit env LUA_CPATH="$ROOT/build/5.1/?.so;;" luajit /usr/bin/busted -o plainTerminal "$@"
 
 # The C core and the Lua layers over it under valgrind: any memory error or
 # definite leak fails the run (skipped when running a subset, or SPAPI_VALGRIND=0).
 if [ $# -eq 0 ] && [ "${SPAPI_VALGRIND:-1}" != 0 ]; then
-  echo "== busted under valgrind (lua5.4): spec/core spec/client spec/json spec/request"
-  vlog=$(mktemp "${TMPDIR:-/tmp}/spapi-test-valgrind.XXXXXX")
-  scripts/valgrind.sh spec/core spec/client spec/json spec/request 2>&1 | tee "$vlog"
-  vstatus=${PIPESTATUS[0]}
-  line=$(grep -E '^[0-9]+ success(es)? / [0-9]+ failures? / [0-9]+ errors? / [0-9]+ pending' "$vlog" | tail -1)
-  if [ -z "$line" ]; then
-    echo "test.sh: the valgrind run printed no summary" >&2; failed=$((failed + 1)); status=1
-  else
-    read -r s f e p < <(echo "$line" | sed -E 's#^([0-9]+)[^/]*/ ([0-9]+)[^/]*/ ([0-9]+)[^/]*/ ([0-9]+).*#\1 \2 \3 \4#')
-    passed=$((passed + s)); failed=$((failed + f + e + p))
+  if ! run_suite "valgrind (lua5.4): spec/core spec/client spec/json spec/request" \
+      scripts/valgrind.sh spec/core spec/client spec/json spec/request; then
+    echo "test.sh: valgrind found errors or leaks" >&2; failed=$((failed + 1)); status=1
   fi
-  if [ "$vstatus" -ne 0 ]; then
-    echo "test.sh: valgrind found errors or leaks (status $vstatus)" >&2; failed=$((failed + 1)); status=1
-  fi
-  rm -f "$vlog"
 fi
 
 if [ "$passed" -eq 0 ]; then status=1; echo "test.sh: no test ran" >&2; fi
