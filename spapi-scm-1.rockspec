@@ -38,6 +38,7 @@ build = {
       defines = { "_POSIX_C_SOURCE=200809L" },
     },
     ["spapi.auth"] = "lua/spapi/auth.lua",
+    ["spapi.builder"] = "lua/spapi/builder.lua",
     ["spapi.cli.call"] = "lua/spapi/cli/call.lua",
     ["spapi.cli.ops"] = "lua/spapi/cli/ops.lua",
     ["spapi.cli.sandbox"] = "lua/spapi/cli/sandbox.lua",

@@ -17,12 +17,36 @@ static int push_buf_result(lua_State *L, spapi_buf *b) {
 
 /* --- percent-encoding ------------------------------------------------------ */
 
+static int unreserved(unsigned char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+         c == '_' || c == '~';
+}
+
+/* Most values (ids, SKUs, marketplace ids) need no encoding: the argument is
+ * returned as it is. Short results are built on the C stack. */
 static int l_urlencode(lua_State *L) {
-  size_t n;
+  size_t n, i = 0;
   const char *s = luaL_checklstring(L, 1, &n);
-  spapi_buf *b = spapi_buf_push(L);
-  if (!spapi_urlencode_buf(b, s, n)) return luaL_error(L, "urlencode: out of memory");
-  return push_buf_result(L, b);
+  while (i < n && unreserved((unsigned char)s[i])) i++;
+  if (i == n) {
+    lua_settop(L, 1);
+    return 1;
+  }
+  if (n <= 256) {
+    char out[768];
+    spapi_buf b;
+    b.p = out;
+    b.len = 0;
+    b.cap = sizeof(out);
+    spapi_urlencode_buf(&b, s, n); /* fits: 3 * n bytes at most */
+    lua_pushlstring(L, out, b.len);
+    return 1;
+  }
+  {
+    spapi_buf *b = spapi_buf_push(L);
+    if (!spapi_urlencode_buf(b, s, n)) return luaL_error(L, "urlencode: out of memory");
+    return push_buf_result(L, b);
+  }
 }
 
 static int hexval(int c) {

@@ -107,7 +107,7 @@ end
 
 --- An LWA access token (cached). scope: for grantless operations.
 function _M:access_token(scope)
-  local key = self:lwa_key(scope)
+  local key = self.keys and self.keys[scope or true] or self:lwa_key(scope)
   local store = self.store
   local tok = fresh(store:get(key))
   if tok then return tok end

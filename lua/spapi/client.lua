@@ -9,7 +9,7 @@ local Client = {}
 
 local config = require "spapi.config"
 local errors = require "spapi.errors"
-local request = require "spapi.request"
+local builder = require "spapi.builder"
 local json = require "spapi.json"
 local auth = require "spapi.auth"
 local ratelimit = require "spapi.ratelimit"
@@ -117,7 +117,7 @@ function _M.new(t)
     return nil, "spapi.client: AWS signing needs both aws_access_key and aws_secret_key"
   end
   cfg.user_agent = user_agent(cfg.user_agent)
-  local self = setmetatable({ cfg = cfg }, Client)
+  local self = setmetatable({ cfg = cfg, plans = {} }, Client)
   secrets_of[self] = s
   self.store = cfg.store or memory.new()
   if cfg.transport and type(cfg.transport) == "table" then
@@ -126,6 +126,7 @@ function _M.new(t)
     local tname = cfg.transport or "curl"
     self.transport = require("spapi.transport." .. tname).new(cfg)
   end
+  self.signs = s.aws_access_key ~= nil -- SigV4 on every request
   self.limiter = ratelimit.new(self.store, { scale = cfg.rate_scale, margin = cfg.rate_margin })
   self.sp_id = cfg.selling_partner_id or auth.fingerprint(s.client_id, s.refresh_token or "grantless")
   self.auth = auth.new(cfg, s, self.store, function(req) return self:_send(req) end)
@@ -140,63 +141,72 @@ function Client.__tostring(self)
   return fmt("spapi.Client(endpoint=%s, region=%s, client_id=%s)", self.cfg.endpoint, self.cfg.region, id)
 end
 
--- client.<api>.<operationId>{params}  (sugar over client:call)
-local proxies = setmetatable({}, { __mode = "k" })
+-- client.<api>.<operationId>{params}  (sugar over client:call). The proxy of an
+-- API is kept in the client table, so the next access is a plain field read.
 function Client.__index(self, key)
   local m = Client[key]
   if m ~= nil then return m end
   if type(key) ~= "string" or not operations.apis[key] then return nil end
-  local per = proxies[self]
-  if not per then per = {}; proxies[self] = per end
-  local p = per[key]
-  if p then return p end
-  p = setmetatable({}, { __index = function(proxy, op)
+  local p = setmetatable({}, { __index = function(proxy, op)
     local full = key .. "." .. op
     resolve(full, 2)
     local f = function(a, b, c)
       if a == proxy then a, b = b, c end -- tolerate proxy:op{...}
-      return self:call(full, a, b)
+      return self:_run(self:_job(full, a, b, 2))
     end
     rawset(proxy, op, f)
     return f
   end })
-  per[key] = p
+  rawset(self, key, p)
   return p
 end
 
 ---------------------------------------------------------------------------
 -- transport + debug hook
 ---------------------------------------------------------------------------
+-- One exchange through the transport, seen by the debug hook.
+-- → status, headers, body | nil, message, kind
+function Client:_exchange(req)
+  if not self.debug then return self.transport:send(req) end
+  local t0 = self:_debug_request(req)
+  local status, headers, body = self.transport:send(req)
+  self:_debug_result(req, t0, status, headers, body)
+  return status, headers, body
+end
+
+-- The same as one response table (LWA, documents). → resp | nil, kind, message
 function Client:_send(req)
-  req.timeout = req.timeout or self.cfg.timeout
-  req.connect_timeout = req.connect_timeout or self.cfg.connect_timeout
-  local t0 = self.debug and self:_debug_request(req)
-  local resp, kind, msg = self.transport:send(req)
-  if t0 then self:_debug_result(req, t0, resp, kind, msg) end
-  return resp, kind, msg
+  local status, headers, body = self:_exchange(req)
+  if not status then return nil, body, headers end
+  return { status = status, headers = headers, body = body }
+end
+
+local function operation_of(req)
+  return req.plan and req.plan.name or req.operation or req.phase
 end
 
 -- the debug hook sees every exchange, secrets redacted; returns the start time
 function Client:_debug_request(req)
-  pcall(self.debug, { phase = "request", operation = req.operation or req.phase, method = req.method,
+  pcall(self.debug, { phase = "request", operation = operation_of(req), method = req.method,
     url = req.url, headers = redact.headers(req.headers), body = redact.body(req.body) })
   return clock.monotonic()
 end
 
-function Client:_debug_result(req, t0, resp, kind, msg)
-  local ev = { operation = req.operation or req.phase, method = req.method, url = req.url,
+-- status, headers, body | nil, message, kind: what the transport returned
+function Client:_debug_result(req, t0, status, headers, body)
+  local ev = { operation = operation_of(req), method = req.method, url = req.url,
     elapsed = clock.monotonic() - t0 }
-  if resp then
-    ev.phase, ev.status = "response", resp.status
-    ev.headers, ev.body = redact.headers(resp.headers), redact.body(resp.body)
+  if status then
+    ev.phase, ev.status = "response", status
+    ev.headers, ev.body = redact.headers(headers), redact.body(body)
   else
-    ev.phase, ev.kind, ev.message = "error", kind, msg
+    ev.phase, ev.kind, ev.message = "error", body, headers
   end
   pcall(self.debug, ev)
 end
 
 ---------------------------------------------------------------------------
--- jobs
+-- plans and jobs
 ---------------------------------------------------------------------------
 -- POSTs that change nothing (or are idempotent by a client-chosen key) and may be
 -- re-sent after a 5xx or a lost response.
@@ -214,81 +224,89 @@ local NET_CODES = { timeout = "Timeout", connect = "ConnectFailed", resolve = "R
   tls = "TLSFailed", send = "SendFailed", recv = "ReceiveFailed", closed = "ConnectionClosed",
   other = "NetworkError" }
 
+local GRANTLESS_SCOPE = "sellingpartnerapi::notifications"
+
 local NO_OPTS = setmetatable({}, { __newindex = function() error("spapi: internal: NO_OPTS is read-only") end })
 
-function Client:_job(name, params, opts, level)
+-- What a call of one operation through this client needs that does not change
+-- between calls: computed on the first call, then one table read.
+function Client:_plan(name, level)
+  local plans = self.plans
+  local plan = plans[name]
+  if plan then return plan end
   local full, api, op_name, op = resolve(name, level + 1)
-  if params ~= nil and type(params) ~= "table" then
-    error(fmt("spapi: %s: parameters must be a table (got %s)", full, type(params)), level + 1)
-  end
-  local ok, req = pcall(request.build, api, op_name, params or {})
-  if not ok then
-    -- re-raise at the user's call site, without request.lua's position prefix
-    local msg = tostring(req)
-    error(msg:match("(spapi: .*)$") or msg, level + 1)
-  end
-  opts = opts or NO_OPTS
-  local cfg = self.cfg
   local idempotent = op.idempotent
   if idempotent == nil then idempotent = op.method ~= "POST" and op.method ~= "PATCH" end
+  plan = {
+    name = full, op = op, method = op.method, build = builder.compile(api, op_name),
+    rate = op.rate, burst = op.burst, rl_key = self.sp_id .. ":" .. full,
+    idempotent = idempotent or SAFE_POSTS[full] or false,
+    scope = op.grantless and (op.scope or GRANTLESS_SCOPE) or nil,
+  }
+  plans[name] = plan
+  return plan
+end
+
+-- A job is the HTTP request of one call (method, url, headers, body, timeout:
+-- what the transport reads) plus the call's state across attempts.
+function Client:_job(name, params, opts, level)
+  local plan = self.plans[name] or self:_plan(name, level + 1)
+  if params ~= nil and type(params) ~= "table" then
+    error(fmt("spapi: %s: parameters must be a table (got %s)", plan.name, type(params)), level + 1)
+  end
+  local target, headers, body = plan.build(params)
+  if not target then error(headers, level + 1) end
+  opts = opts or NO_OPTS
   return {
-    name = full, op = op, req = req, opts = opts, attempts = 0,
-    idempotent = idempotent or SAFE_POSTS[full] or opts.idempotent == true,
-    deadline = clock.monotonic() + (opts.deadline or cfg.deadline),
-    max_retries = opts.max_retries or cfg.max_retries,
-    rl_key = self.sp_id .. ":" .. full,
+    method = plan.method, url = self.cfg.endpoint .. target, headers = headers, body = body,
+    plan = plan, opts = opts, attempts = 0,
+    deadline = clock.monotonic() + (opts.deadline or self.cfg.deadline),
   }
 end
 
 local function uses_rdt(self, job)
   if self.cfg.sandbox then return false end -- Amazon's sandbox hosts take LWA tokens
-  local r = job.op.restricted
-  if job.opts.rdt ~= nil then return job.opts.rdt end
-  return r == true
+  local rdt = job.opts.rdt
+  if rdt ~= nil then return rdt end
+  return job.plan.op.restricted == true
+end
+
+local function idempotent(job)
+  return job.plan.idempotent or job.opts.idempotent == true
 end
 
 local SIGNATURE_HEADERS = { "Authorization", "x-amz-date", "x-amz-security-token", "x-amz-content-sha256" }
 
--- the HTTP request for the next attempt, or nil, err
+-- Credentials for the next attempt: the access token (or RDT) and, with AWS keys,
+-- a fresh signature. → true | nil, err
 function Client:_prepare(job)
-  local op, req = job.op, job.req
+  local plan = job.plan
   local token, err
   if uses_rdt(self, job) then
+    local op = plan.op
     token, err = self.auth:restricted_token(op.method, op.path, op.data_elements,
       function(n, p) return self:call(n, p) end)
-  elseif op.grantless then
-    token, err = self.auth:access_token(op.scope or "sellingpartnerapi::notifications")
   else
-    token, err = self.auth:access_token()
+    token, err = self.auth:access_token(plan.scope)
   end
   if not token then
-    if errors.is(err) then err.operation = err.operation or job.name end
+    if errors.is(err) then err.operation = err.operation or plan.name end
     return nil, err
   end
-  -- one HTTP request table per job (the built request is private to it); each
-  -- attempt refreshes the token and, with SigV4, the signature
-  local hreq = job.hreq
-  if not hreq then
-    local url = self.cfg.endpoint .. req.path
-    if req.query and req.query ~= "" then url = url .. "?" .. req.query end
-    hreq = { method = req.method, url = url, headers = req.headers or {}, body = req.body,
-             operation = job.name, timeout = job.opts.timeout }
-    job.hreq = hreq
-  end
-  local headers = hreq.headers
+  local headers = job.headers
   headers["x-amz-access-token"] = token
   headers["User-Agent"] = self.cfg.user_agent
-  local s = secrets_of[self]
-  if s.aws_access_key then
+  if self.signs then
+    local s = secrets_of[self]
     for _, k in ipairs(SIGNATURE_HEADERS) do headers[k] = nil end
     local signed = require("spapi.sigv4").sign{
-      method = req.method, url = hreq.url, headers = headers, body = req.body or "",
+      method = job.method, url = job.url, headers = headers, body = job.body or "",
       region = self.cfg.aws_region, service = "execute-api",
       access_key = s.aws_access_key, secret_key = s.aws_secret_key, session_token = s.aws_session_token,
     }
     for k, v in pairs(signed) do headers[k] = v end
   end
-  return hreq
+  return true
 end
 
 local function retry_after(headers)
@@ -307,7 +325,7 @@ end
 -- decide after a failed attempt: "retry", delay  |  "error", err
 function Client:_maybe_retry(job, err, delay)
   err.attempts = job.attempts
-  if job.attempts > job.max_retries then return "error", err end
+  if job.attempts > (job.opts.max_retries or self.cfg.max_retries) then return "error", err end
   delay = delay or self:_backoff(job.attempts)
   if clock.monotonic() + delay > job.deadline then
     err.message = (err.message or "") .. " (retry deadline reached)"
@@ -322,60 +340,67 @@ local function tokenish(err)
     or m:find("expired", 1, true) ~= nil))
 end
 
--- handle one attempt's outcome: "done", body, meta | "error", err | "retry", delay
-function Client:_outcome(job, resp, kind, msg)
+-- A failed exchange (no response). → "error", err | "retry", delay
+function Client:_lost(job, msg, kind)
+  local before_send = kind == "connect" or kind == "resolve"
+  local again = before_send or idempotent(job)
+  local err = errors.new{ kind = kind, code = NET_CODES[kind] or "NetworkError", message = msg,
+    operation = job.plan.name, retryable = true, maybe_applied = not again }
+  if again then return self:_maybe_retry(job, err) end
+  err.attempts = job.attempts
+  return "error", err
+end
+
+-- One attempt's outcome, from what the transport returned (status, headers, body
+-- | nil, message, kind). → "done", body, response | "error", err | "retry", delay
+function Client:_outcome(job, status, headers, raw)
   job.attempts = job.attempts + 1
-  local op = job.op
-  if not resp then
-    local before_send = kind == "connect" or kind == "resolve"
-    local err = errors.new{ kind = kind, code = NET_CODES[kind] or "NetworkError", message = msg,
-      operation = job.name, retryable = true, maybe_applied = not before_send and not job.idempotent }
-    if before_send or job.idempotent then return self:_maybe_retry(job, err) end
+  if not status then return self:_lost(job, headers, raw) end
+  local plan = job.plan
+  setmetatable(headers, CI_HEADERS)
+  local limit = headers["x-amzn-ratelimit-limit"]
+  -- the store hears of a rate only when it changes
+  if limit and limit ~= plan.limit_seen then
+    plan.limit_seen = limit
+    self.limiter:observe(plan.rl_key, limit, plan.rate, plan.burst)
+  end
+  local meta = { status = status, headers = headers, request_id = headers["x-amzn-requestid"],
+    rate_limit = tonumber(limit), attempts = job.attempts, operation = plan.name }
+  if status >= 200 and status < 300 then
+    local binary = plan.op.response_type == "binary"
+    if raw == nil or raw == "" or binary then
+      return "done", (raw ~= "" and binary) and raw or {}, meta
+    end
+    local body, derr = json.decode(raw)
+    if body ~= nil then return "done", body, meta end
+    local err = errors.new{ kind = "decode", code = "InvalidJSON", status = status, operation = plan.name,
+      message = "response is not valid JSON: " .. tostring(derr), request_id = meta.request_id,
+      retryable = true }
+    if idempotent(job) then return self:_maybe_retry(job, err) end
     err.attempts = job.attempts
     return "error", err
   end
-  local status = resp.status
-  local headers = ci_headers(resp.headers)
-  local limit = headers["x-amzn-ratelimit-limit"]
-  if limit then self.limiter:observe(job.rl_key, limit, op.rate, op.burst) end
-  local meta = { status = status, headers = headers, request_id = headers["x-amzn-requestid"],
-    rate_limit = tonumber(limit), attempts = job.attempts, operation = job.name }
-  local raw = resp.body
-  if status >= 200 and status < 300 then
-    if raw == nil or raw == "" or op.response_type == "binary" then
-      return "done", (raw ~= "" and op.response_type == "binary") and raw or {}, meta
-    end
-    local body, derr = json.decode(raw)
-    if body == nil then
-      local err = errors.new{ kind = "decode", code = "InvalidJSON", status = status, operation = job.name,
-        message = "response is not valid JSON: " .. tostring(derr), request_id = meta.request_id,
-        retryable = true }
-      if job.idempotent then return self:_maybe_retry(job, err) end
-      err.attempts = job.attempts
-      return "error", err
-    end
-    return "done", body, meta
-  end
   local decoded = (raw and raw ~= "") and json.decode(raw) or nil
-  local err = errors.from_response(job.name, status, headers, decoded, raw)
+  local err = errors.from_response(plan.name, status, headers, decoded, raw)
   err.response = meta
   if (status == 401 or status == 403) and not job.reauthed and tokenish(err) then
     job.reauthed = true
     job.attempts = job.attempts - 1 -- a token refresh is not a retry
+    local op = plan.op
     if uses_rdt(self, job) then
       self.auth:invalidate_rdt(op.method, op.path, op.data_elements)
     else
-      self.auth:invalidate(op.grantless and (op.scope or "sellingpartnerapi::notifications") or nil)
+      self.auth:invalidate(plan.scope)
     end
     return "retry", 0
   end
   if status == 429 then
-    local rate = self.limiter:limits(job.rl_key, op.rate, op.burst)
+    local rate = self.limiter:limits(plan.rl_key, plan.rate, plan.burst)
     local d = retry_after(headers) or max(self:_backoff(job.attempts), rate and 1 / rate or 0)
     return self:_maybe_retry(job, err, d)
   end
   if status >= 500 then
-    if job.idempotent then return self:_maybe_retry(job, err, retry_after(headers)) end
+    if idempotent(job) then return self:_maybe_retry(job, err, retry_after(headers)) end
     err.maybe_applied = true
   end
   err.attempts = job.attempts
@@ -383,7 +408,7 @@ function Client:_outcome(job, resp, kind, msg)
 end
 
 local function rate_error(job, needed)
-  return errors.new{ kind = "ratelimit", code = "RateLimitWait", operation = job.name, retryable = true,
+  return errors.new{ kind = "ratelimit", code = "RateLimitWait", operation = job.plan.name, retryable = true,
     message = fmt("the next request slot is %.2fs away, more than max_wait allows", needed) }
 end
 
@@ -407,15 +432,22 @@ end
 
 -- one job, sequentially, to its end → body, response | nil, err
 function Client:_run(job)
+  local plan, opts, cfg, limiter = job.plan, job.opts, self.cfg, self.limiter
   while true do
-    local hreq, err = self:_prepare(job)
-    if not hreq then return nil, err end
-    local op = job.op
-    local waited, needed = self.limiter:acquire(job.rl_key, op.rate, op.burst, self:_wait_budget(job))
+    local ok, err = self:_prepare(job)
+    if not ok then return nil, err end
+    -- the rate limiter may wait at most max_wait, and never past the deadline
+    local left = job.deadline - clock.monotonic()
+    local budget = opts.max_wait or cfg.max_wait
+    if left < budget then budget = left > 0 and left or 0 end
+    local waited, needed = limiter:acquire(plan.rl_key, plan.rate, plan.burst, budget)
     if not waited then return nil, rate_error(job, needed) end
-    hreq.timeout = self:_attempt_timeout(job)
-    local resp, kind, msg = self:_send(hreq)
-    local action, a, b = self:_outcome(job, resp, kind, msg)
+    -- an attempt never outlives the call's deadline
+    if waited > 0 then left = job.deadline - clock.monotonic() end
+    local timeout = opts.timeout or cfg.timeout
+    if left < timeout then timeout = left > 0.001 and left or 0.001 end
+    job.timeout = timeout
+    local action, a, b = self:_outcome(job, self:_exchange(job))
     if action == "done" then return a, b end
     if action == "error" then return nil, a end
     if a > 0 then clock.sleep(a) end
@@ -460,7 +492,8 @@ function Client:batch(list, opts)
       if running < concurrency and job.ready_at <= now then
         local launch = true
         if not job.reserved then
-          local wait, needed = self.limiter:reserve(job.rl_key, job.op.rate, job.op.burst, self:_wait_budget(job))
+          local plan = job.plan
+          local wait, needed = self.limiter:reserve(plan.rl_key, plan.rate, plan.burst, self:_wait_budget(job))
           if not wait then
             finish(job, { ok = false, err = rate_error(job, needed) })
             launch = false
@@ -473,14 +506,13 @@ function Client:batch(list, opts)
         end
         if launch then
           job.reserved = false
-          local hreq, err = self:_prepare(job)
-          if not hreq then
+          local ok, err = self:_prepare(job)
+          if not ok then
             finish(job, { ok = false, err = err })
           else
-            job.debug_t0 = self.debug and self:_debug_request(hreq)
-            hreq.timeout = self:_attempt_timeout(job)
-            hreq.connect_timeout = self.cfg.connect_timeout
-            inflight[m.add(hreq)] = job
+            job.debug_t0 = self.debug and self:_debug_request(job)
+            job.timeout = self:_attempt_timeout(job)
+            inflight[m:add(job)] = job
             running = running + 1
           end
         end
@@ -494,12 +526,15 @@ function Client:batch(list, opts)
     pending = keep
     if running > 0 then
       local timeout = next_ready and max(0.001, next_ready - clock.monotonic()) or 1
-      for _, r in ipairs(m.wait(min(timeout, 1))) do
+      for _, r in ipairs(m:wait(min(timeout, 1))) do
         local job = inflight[r.id]
         inflight[r.id] = nil
         running = running - 1
-        if job.debug_t0 then self:_debug_result(job.hreq, job.debug_t0, r.resp, r.kind, r.message) end
-        local action, a, b = self:_outcome(job, r.resp, r.kind, r.message)
+        -- r: { id, status, headers, body } or { id, err = message, kind }
+        local status, headers, body = r.status, r.headers, r.body
+        if not status then headers, body = r.err, r.kind end
+        if job.debug_t0 then self:_debug_result(job, job.debug_t0, status, headers, body) end
+        local action, a, b = self:_outcome(job, status, headers, body)
         if action == "done" then
           finish(job, { ok = true, body = a, response = b })
         elseif action == "error" then
@@ -514,7 +549,7 @@ function Client:batch(list, opts)
       if d > 0 then clock.sleep(d) end
     end
   end
-  m.close()
+  m:close()
   return results
 end
 

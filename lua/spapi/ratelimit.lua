@@ -24,13 +24,13 @@ end
 --- Reserve one request. Returns the seconds to wait before sending (0 = now), or
 --- nil, needed when the wait would exceed max_wait (nothing reserved then).
 function _M:reserve(key, rate, burst, max_wait)
-  rate, burst = self:limits(key, rate, burst)
+  local store = self.store
+  local r, b = store:get_rate(key)
+  rate, burst = r or rate, b or burst
   if not rate or rate <= 0 then return 0 end
-  rate = rate * self.scale
-  burst = burst and burst > 0 and burst or 1
   local bucket = self.buckets[key]
   if not bucket then bucket = "rl:" .. key; self.buckets[key] = bucket end
-  return self.store:take(bucket, rate, burst, clock.now(), max_wait)
+  return store:take(bucket, rate * self.scale, burst and burst > 0 and burst or 1, clock.now(), max_wait)
 end
 
 --- Wait (sleeping) for a token; nil, needed if it would exceed max_wait.

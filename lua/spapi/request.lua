@@ -206,7 +206,10 @@ local function scalar(ctx, p, label, v)
   elseif p.format == "date-time" then
     local s
     if tv == "number" then
-      if v ~= v or v == huge or v == -huge then fail(ctx, "%s must be a date-time (got %s)", label, tostring(v)) end
+      -- Unix seconds from year 1 to 9999 (os.date refuses what it cannot represent)
+      if v ~= v or v < -62135596800 or v > 253402300799 then
+        fail(ctx, "%s must be a date-time (got %s)", label, tostring(v))
+      end
       s = iso8601(v)
     elseif tv == "string" then
       if not sfind(v, "^%d%d%d%d%-%d%d%-%d%d[Tt]%d%d:%d%d") then
@@ -436,6 +439,17 @@ local function build(api, op_name, params)
     template = op.path,
   }
 end
+
+--- try(api_table, op_name, params) → request | nil, message: build without raising
+--- (the message is the one build would raise, without a position).
+function _M.try(api, op_name, params)
+  local ok, res = pcall(build, api, op_name, params)
+  if ok then return res end
+  if type(res) == "table" and res[FAIL] then return nil, res.msg end
+  error(res, 0)
+end
+
+_M.fmt_integer = fmt_integer
 
 function _M.build(api, op_name, params, opts)
   local level = 2 + ((type(opts) == "table" and tonumber(opts.level)) or 1)

@@ -1,7 +1,13 @@
 -- The default transport: libcurl through the C core (one share handle, reused
--- easy handles, keep-alive). A transport turns a request table
--- { method, url, headers, body, timeout } into a response
--- { status, headers, body } or nil, kind, message.
+-- easy handles, keep-alive). The transport interface:
+--   transport:send(req) → status, headers, body | nil, message, kind
+--     req: { method, url, headers, body, timeout } (other fields are ignored);
+--     headers come back with lowercase names; kind names the failure
+--     (timeout, connect, resolve, tls, send, recv, closed, other).
+--   transport:multi() → m (optional: many requests at once)
+--     m:add(req) → id;  m:wait(timeout) → list of { id, status, headers, body }
+--     or { id, err = message, kind };  m:count();  m:close()
+--   transport:stats(), transport:close()
 local _M = {}
 local mt = { __index = _M }
 
@@ -17,37 +23,12 @@ function _M.new(cfg)
   return setmetatable({ session = session, name = "curl" }, mt)
 end
 
+-- the session's own answer has the interface's shape
 function _M:send(req)
-  local status, headers, body, curl_code = self.session:request(req)
-  if not status then
-    -- on failure: nil, message, kind, curl_code
-    return nil, body, headers
-  end
-  return { status = status, headers = headers, body = body }
+  return self.session:request(req)
 end
 
---- Many requests at once: returns an object with add(req) → id,
---- wait(timeout) → { {id=, resp=} | {id=, kind=, message=} }, count().
-function _M:multi()
-  local m = self.session:multi()
-  local w = {}
-  function w.add(req) return m:add(req) end
-  function w.count() return m:count() end
-  function w.close() return m:close() end
-  function w.wait(timeout)
-    local out = {}
-    for i, r in ipairs(m:wait(timeout)) do
-      if r.err then
-        out[i] = { id = r.id, kind = r.kind, message = r.err }
-      else
-        out[i] = { id = r.id, resp = { status = r.status, headers = r.headers, body = r.body } }
-      end
-    end
-    return out
-  end
-  return w
-end
-
+function _M:multi() return self.session:multi() end
 function _M:stats() return self.session:stats() end
 function _M:close() return self.session:close() end
 

@@ -1,0 +1,171 @@
+-- spapi.builder: the compiled per-operation builders give exactly the request
+-- (or the error) request.build gives, on every operation of every model.
+local builder = require "spapi.builder"
+local request = require "spapi.request"
+local operations = require "spapi.operations"
+local json = require "spapi.json"
+
+-- compiled → target, headers, body | nil, msg; the reference, in the same shape
+local function reference(api, op_name, params)
+  local r, msg = request.try(api, op_name, params)
+  if not r then return nil, msg end
+  local target = r.path
+  if r.query ~= "" then target = target .. "?" .. r.query end
+  return target, r.headers, r.body
+end
+
+local function same(api, op_name, params, what)
+  local t1, h1, b1 = builder.compile(api, op_name)(params)
+  local t2, h2, b2 = reference(api, op_name, params)
+  local label = api.api .. "." .. op_name .. " " .. what
+  assert.equal(t2, t1, label)
+  if t2 then
+    assert.same(h2, h1, label)
+    assert.equal(b2, b1, label)
+  else
+    assert.equal(h2, h1, label) -- the same message
+  end
+  return t1 ~= nil
+end
+
+local function apis()
+  local names = {}
+  for name in pairs(operations.apis) do names[#names + 1] = name end
+  table.sort(names)
+  local out = {}
+  for i, name in ipairs(names) do out[i] = require(operations.apis[name]) end
+  return out
+end
+
+local function op_names(api)
+  local names = {}
+  for name in pairs(api.operations) do names[#names + 1] = name end
+  table.sort(names)
+  return names
+end
+
+-- deterministic pseudo-random numbers (the same cases on every run and Lua)
+local function rng(seed)
+  local x = seed
+  return function(n)
+    x = x * 16807 % 2147483647 -- Park-Miller: exact in doubles and integers
+    return x % n + 1
+  end
+end
+
+local LONG = string.rep("x", 300)
+local SCALARS = { "A-1", "a b/c+%\195\169", "", ".", "..", "...", "ATVPDKIKX0DER", 0, 1, 7, 2.5, -3, 1e300,
+  true, false, "true", "false", "2024-01-02T03:04:05Z", "2024-01-02", 1700000000, LONG, "line\nbreak",
+  json.null, {}, { "x", "y" }, { "a b" }, { 1, 2 }, { "x", nil, "z" }, { a = 1 }, { "x", k = "v" } }
+
+-- a value for parameter p: usually a plausible one, often something wrong
+local function value_for(p, r)
+  local roll = r(10)
+  if roll == 1 then return SCALARS[r(#SCALARS)] end
+  if p.enum then return p.enum[r(#p.enum)] end
+  if p["in"] == "body" then
+    local b = {}
+    for _, k in ipairs(p.body_required or {}) do b[k] = r(4) == 1 and json.null or "v" end
+    if r(5) == 1 then return '{"raw":"json"}' end
+    return b
+  end
+  local t = p.type
+  if t == "integer" then return (p.minimum or 0) + r(5) - 1 end
+  if t == "boolean" then return r(2) == 1 end
+  if t == "array" then
+    local list = {}
+    local items = p.items or {}
+    for i = 1, r(3) - 1 do list[i] = items.enum and items.enum[r(#items.enum)] or (items.type == "integer" and i or "v" .. i) end
+    return list
+  end
+  if p.format == "date-time" then return r(2) == 1 and "2024-01-02T03:04:05Z" or 1700000000 end
+  return "v-" .. r(1000)
+end
+
+describe("spapi.builder", function()
+  it("gives request.build's request, or its error, for generated params on every operation", function()
+    local r = rng(20261122)
+    local compared, built = 0, 0
+    for _, api in ipairs(apis()) do
+      for _, op_name in ipairs(op_names(api)) do
+        local op = api.operations[op_name]
+        for case = 1, 120 do
+          local params = {}
+          for _, p in ipairs(op.params) do
+            -- required parameters are mostly present, optional ones half the time
+            if r(p.required and 8 or 2) ~= 1 then params[p.name] = value_for(p, r) end
+          end
+          if r(12) == 1 then params.unknownThing = "x" end
+          if r(12) == 1 then params.body = { any = "thing" } end
+          if same(api, op_name, params, "case " .. case) then built = built + 1 end
+          compared = compared + 1
+        end
+        same(api, op_name, nil, "with nil params")
+        same(api, op_name, {}, "with no params")
+      end
+    end
+    -- the generator reaches both outcomes often
+    assert.is_true(compared >= 88 * 120)
+    assert.is_true(built > compared / 5, "built " .. built .. " of " .. compared)
+    assert.is_true(built < compared * 4 / 5, "built " .. built .. " of " .. compared)
+  end)
+
+  it("builds the usual calls without the general builder", function()
+    local slow_calls = 0
+    local try = request.try
+    request.try = function(...) slow_calls = slow_calls + 1; return try(...) end
+    local ok, err = pcall(function()
+      local mcf = require "spapi.operations.fulfillment_outbound"
+      local listings = require "spapi.operations.listings_items"
+      local vdf = require "spapi.operations.vendor_df_shipping"
+      local cases = {
+        { mcf, "getFeatures", { marketplaceId = "ATVPDKIKX0DER" },
+          "/fba/outbound/2020-07-01/features?marketplaceId=ATVPDKIKX0DER" },
+        { mcf, "getFulfillmentOrder", { sellerFulfillmentOrderId = "A 1/2" },
+          "/fba/outbound/2020-07-01/fulfillmentOrders/A%201%2F2" },
+        { mcf, "listAllFulfillmentOrders", { queryStartDate = "2024-01-02T03:04:05Z", nextToken = "n+1" },
+          "/fba/outbound/2020-07-01/fulfillmentOrders?queryStartDate=2024-01-02T03%3A04%3A05Z&nextToken=n%2B1" },
+        { listings, "getListingsItem", { sellerId = "S", sku = "caf\195\169", marketplaceIds = { "A", "B" },
+          includedData = { "summaries", "offers" } },
+          "/listings/2021-08-01/items/S/caf%C3%A9?marketplaceIds=A,B&includedData=summaries,offers" },
+        { vdf, "getShippingLabels", { limit = 10, createdAfter = "2024-01-01T00:00:00Z",
+          createdBefore = "2024-01-02T00:00:00Z", sortOrder = "ASC" }, nil },
+      }
+      for _, c in ipairs(cases) do
+        local target = assert(builder.compile(c[1], c[2])(c[3]))
+        if c[4] then assert.equal(c[4], target) end
+      end
+      local target, headers, body = builder.compile(mcf, "createFulfillmentOrder")({ body = {
+        sellerFulfillmentOrderId = "A-1", displayableOrderId = "A-1", displayableOrderDate = "2024-01-02T03:04:05Z",
+        displayableOrderComment = "thanks", shippingSpeedCategory = "Standard",
+        destinationAddress = { name = "N", addressLine1 = "1 Main St", stateOrRegion = "WA", countryCode = "US" },
+        items = { { sellerSku = "SKU-1", sellerFulfillmentOrderItemId = "1", quantity = 1 } } } })
+      assert.equal("/fba/outbound/2020-07-01/fulfillmentOrders", target)
+      assert.equal("application/json", headers["Content-Type"])
+      assert.equal("A-1", json.decode(body).sellerFulfillmentOrderId)
+    end)
+    request.try = try
+    assert(ok, err)
+    assert.equal(0, slow_calls)
+  end)
+
+  it("names the parameter and the operation when the fast code hands over a bad value", function()
+    local mcf = require "spapi.operations.fulfillment_outbound"
+    local f = builder.compile(mcf, "getFulfillmentOrder")
+    local t, msg = f({ sellerFulfillmentOrderId = string.rep("x", 41) })
+    assert.is_nil(t)
+    assert.equal("spapi: fulfillment_outbound.getFulfillmentOrder: parameter 'sellerFulfillmentOrderId' "
+      .. "must be at most 40 characters (got 41)", msg)
+    t, msg = builder.compile(mcf, "getFeatures")({ marketplaceID = "x" })
+    assert.is_nil(t)
+    assert.matches("unknown parameter 'marketplaceID' %(did you mean 'marketplaceId'%?%)", msg)
+  end)
+
+  it("compiles each operation once and shows the generated source", function()
+    local mcf = require "spapi.operations.fulfillment_outbound"
+    assert.equal(builder.compile(mcf, "getFeatures"), builder.compile(mcf, "getFeatures"))
+    local src = builder.source(mcf, "getFulfillmentOrder")
+    assert.matches('"/fba/outbound/2020%-07%-01/fulfillmentOrders/" %.%. P1', src)
+    assert.truthy(load(src, "=src"))
+  end)
+end)
