@@ -82,6 +82,7 @@ typedef struct session {
   size_t ua_len;
   lua_Number requests, connects, reused;
   int names_ref;   /* registry: array of the lowercase names of names[] (LUA_NOREF: none) */
+  int hmt_ref;     /* registry: metatable given to response header tables (LUA_NOREF: none) */
   hname names[NAME_SLOTS];
 } session;
 
@@ -660,6 +661,10 @@ static void push_headers(lua_State *L, session *s, req *r) {
   int n = r->nrhdr, t, cache = 0;
   lua_createtable(L, 0, n > 2 ? n - 2 : 0); /* less the status line and the blank line */
   t = lua_gettop(L);
+  if (s != NULL && s->hmt_ref != LUA_NOREF) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, s->hmt_ref);
+    lua_setmetatable(L, t);
+  }
   if (s != NULL && s->names_ref != LUA_NOREF) {
     lua_rawgeti(L, LUA_REGISTRYINDEX, s->names_ref);
     cache = t + 1;
@@ -753,6 +758,8 @@ static int session_close(lua_State *L) {
     s->busy = NULL;
     if (s->names_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, s->names_ref);
     s->names_ref = LUA_NOREF; /* a multi still running pushes names without the cache */
+    if (s->hmt_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, s->hmt_ref);
+    s->hmt_ref = LUA_NOREF;
   }
   session_free_share(s);
   return 0;
@@ -776,7 +783,7 @@ static int l_session(lua_State *L) {
   t = 1;
   s = (session *)spapi_newuserdata(L, sizeof(session));
   memset(s, 0, sizeof(*s));
-  s->names_ref = LUA_NOREF;
+  s->names_ref = s->hmt_ref = LUA_NOREF;
   luaL_setmetatable(L, SESSION_MT);
   s->connect_timeout = opt_num(L, t, "connect_timeout", "session", 10.0);
   s->timeout = opt_num(L, t, "timeout", "session", 60.0);
@@ -817,6 +824,10 @@ static int l_session(lua_State *L) {
       if (v != NULL && *v) s->env_proxy = 1;
     }
   }
+  spapi_rawfield(L, t, "headers_mt");
+  if (lua_istable(L, -1)) s->hmt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  else if (!lua_isnil(L, -1)) return luaL_error(L, "session: 'headers_mt' must be a table");
+  else lua_pop(L, 1);
   lua_createtable(L, 2 * NAME_SLOTS, 0);
   s->names_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   return 1;

@@ -141,7 +141,14 @@ local function generate(api, op_name, op)
   emit(g, "if params == nil then params = EMPTY end")
   emit(g, "for k in next, params do if not ", constant(g, known), "[k] then ", SLOW, " end end")
   emit(g, "local q, e, body")
-  emit(g, "local H = { Accept = 'application/json' }")
+  -- the headers table is sized for what the call will add (nil fields count in
+  -- the constructor's size, store nothing): the token, Content-Type, header params
+  local slots = { "Accept = 'application/json'", "['x-amz-access-token'] = nil" }
+  for _, p in ipairs(op.params) do
+    if p["in"] == "header" then slots[#slots + 1] = "[" .. sformat("%q", p.name) .. "] = nil" end
+  end
+  if nbody > 0 then slots[#slots + 1] = "['Content-Type'] = nil" end
+  emit(g, "local H = { ", concat(slots, ", "), " }")
   local pathvars = {}
   local function qpiece(expr)
     emit(g, "if q then q = q .. '&' .. ", expr, " else q = ", expr, " end")

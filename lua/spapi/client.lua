@@ -86,14 +86,6 @@ local function user_agent(ua)
   return ua .. " " .. suffix
 end
 
--- response headers arrive with lowercase names; look-ups ignore case
-local CI_HEADERS = { __index = function(t, k)
-  if type(k) == "string" then return rawget(t, k:lower()) end
-end }
-local function ci_headers(h)
-  return setmetatable(h or {}, CI_HEADERS)
-end
-
 --- spapi.client(config) → client | nil, err
 function _M.new(t)
   if t ~= nil and type(t) ~= "table" then
@@ -259,7 +251,7 @@ function Client:_job(name, params, opts, level)
   opts = opts or NO_OPTS
   return {
     method = plan.method, url = self.cfg.endpoint .. target, headers = headers, body = body,
-    plan = plan, opts = opts, attempts = 0,
+    timeout = self.cfg.timeout, plan = plan, opts = opts, attempts = 0,
     deadline = clock.monotonic() + (opts.deadline or self.cfg.deadline),
   }
 end
@@ -294,8 +286,7 @@ function Client:_prepare(job)
     return nil, err
   end
   local headers = job.headers
-  headers["x-amz-access-token"] = token
-  headers["User-Agent"] = self.cfg.user_agent
+  headers["x-amz-access-token"] = token -- (the transport adds the User-Agent)
   if self.signs then
     local s = secrets_of[self]
     for _, k in ipairs(SIGNATURE_HEADERS) do headers[k] = nil end
@@ -357,7 +348,6 @@ function Client:_outcome(job, status, headers, raw)
   job.attempts = job.attempts + 1
   if not status then return self:_lost(job, headers, raw) end
   local plan = job.plan
-  setmetatable(headers, CI_HEADERS)
   local limit = headers["x-amzn-ratelimit-limit"]
   -- the store hears of a rate only when it changes
   if limit and limit ~= plan.limit_seen then

@@ -33,9 +33,11 @@ function _M:reserve(key, rate, burst, max_wait)
   return store:take(bucket, rate * self.scale, burst and burst > 0 and burst or 1, clock.now(), max_wait)
 end
 
+local reserve = _M.reserve
+
 --- Wait (sleeping) for a token; nil, needed if it would exceed max_wait.
 function _M:acquire(key, rate, burst, max_wait, sleep)
-  local wait, needed = self:reserve(key, rate, burst, max_wait)
+  local wait, needed = reserve(self, key, rate, burst, max_wait)
   if not wait then return nil, needed end
   if wait > 0 then (sleep or clock.sleep)(wait) end
   return wait

@@ -75,6 +75,23 @@ describe("core.session", function()
     s:close()
   end)
 
+  it("gives every response header table the session's headers_mt, in request and multi", function()
+    local mt = { __index = function(t, k) return rawget(t, k:lower()) end }
+    local s = session{ headers_mt = mt }
+    local _, headers = s:request{ url = srv.url .. "/echo" }
+    assert.equal(mt, getmetatable(headers))
+    assert.equal("application/json", headers["Content-Type"])
+    local m = s:multi()
+    m:add{ url = srv.url .. "/echo" }
+    local r = m:wait(10)[1]
+    assert.equal(mt, getmetatable(r.headers))
+    m:close()
+    s:close()
+    local _, plain = session():request{ url = srv.url .. "/echo" }
+    assert.is_nil(getmetatable(plain))
+    assert.has_error(function() session{ headers_mt = "ci" } end, "session: 'headers_mt' must be a table")
+  end)
+
   it("sends headers given as a map or as a list, and bodies with any method", function()
     local s = session{ user_agent = "my-app/1.0 (Language=Lua)" }
     local _, _, body = s:request{ method = "POST", url = srv.url .. "/echo",
