@@ -86,6 +86,23 @@ local function user_agent(ua)
   return ua .. " " .. suffix
 end
 
+-- client.<api>.<operationId>{params}  (sugar over client:call): one proxy per
+-- API, made with the client, whose functions are made on first use.
+local function api_proxy(self, key)
+  local proxy
+  proxy = setmetatable({}, { __index = function(_, op)
+    local full = key .. "." .. op
+    resolve(full, 2)
+    local f = function(a, b, c)
+      if a == proxy then a, b = b, c end -- tolerate proxy:op{...}
+      return self:_run(self:_job(full, a, b, 2))
+    end
+    rawset(proxy, op, f)
+    return f
+  end })
+  return proxy
+end
+
 --- spapi.client(config) → client | nil, err
 function _M.new(t)
   if t ~= nil and type(t) ~= "table" then
@@ -124,6 +141,7 @@ function _M.new(t)
   self.auth = auth.new(cfg, s, self.store, function(req) return self:_send(req) end)
   self.debug = cfg.debug
   self.cfg.debug = nil
+  for key in pairs(operations.apis) do self[key] = api_proxy(self, key) end
   return self
 end
 
@@ -133,25 +151,9 @@ function Client.__tostring(self)
   return fmt("spapi.Client(endpoint=%s, region=%s, client_id=%s)", self.cfg.endpoint, self.cfg.region, id)
 end
 
--- client.<api>.<operationId>{params}  (sugar over client:call). The proxy of an
--- API is kept in the client table, so the next access is a plain field read.
-function Client.__index(self, key)
-  local m = Client[key]
-  if m ~= nil then return m end
-  if type(key) ~= "string" or not operations.apis[key] then return nil end
-  local p = setmetatable({}, { __index = function(proxy, op)
-    local full = key .. "." .. op
-    resolve(full, 2)
-    local f = function(a, b, c)
-      if a == proxy then a, b = b, c end -- tolerate proxy:op{...}
-      return self:_run(self:_job(full, a, b, 2))
-    end
-    rawset(proxy, op, f)
-    return f
-  end })
-  rawset(self, key, p)
-  return p
-end
+-- methods are found by a table look-up (a function here would cost a call per
+-- method and stop LuaJIT's traces)
+Client.__index = Client
 
 ---------------------------------------------------------------------------
 -- transport + debug hook
@@ -267,6 +269,13 @@ local function idempotent(job)
   return job.plan.idempotent or job.opts.idempotent == true
 end
 
+-- (a function of its own: a closure made in _prepare would keep LuaJIT from
+-- compiling the common path)
+function Client:_rdt(op)
+  return self.auth:restricted_token(op.method, op.path, op.data_elements,
+    function(n, p) return self:call(n, p) end)
+end
+
 local SIGNATURE_HEADERS = { "Authorization", "x-amz-date", "x-amz-security-token", "x-amz-content-sha256" }
 
 -- Credentials for the next attempt: the access token (or RDT) and, with AWS keys,
@@ -275,9 +284,7 @@ function Client:_prepare(job)
   local plan = job.plan
   local token, err
   if uses_rdt(self, job) then
-    local op = plan.op
-    token, err = self.auth:restricted_token(op.method, op.path, op.data_elements,
-      function(n, p) return self:call(n, p) end)
+    token, err = self:_rdt(plan.op)
   else
     token, err = self.auth:access_token(plan.scope)
   end
@@ -288,16 +295,21 @@ function Client:_prepare(job)
   local headers = job.headers
   headers["x-amz-access-token"] = token -- (the transport adds the User-Agent)
   if self.signs then
-    local s = secrets_of[self]
-    for _, k in ipairs(SIGNATURE_HEADERS) do headers[k] = nil end
-    local signed = require("spapi.sigv4").sign{
-      method = job.method, url = job.url, headers = headers, body = job.body or "",
-      region = self.cfg.aws_region, service = "execute-api",
-      access_key = s.aws_access_key, secret_key = s.aws_secret_key, session_token = s.aws_session_token,
-    }
-    for k, v in pairs(signed) do headers[k] = v end
+    self:_sign(job)
   end
   return true
+end
+
+-- SigV4 for the next attempt (a new date, so a new signature)
+function Client:_sign(job)
+  local headers, s = job.headers, secrets_of[self]
+  for _, k in ipairs(SIGNATURE_HEADERS) do headers[k] = nil end
+  local signed = require("spapi.sigv4").sign{
+    method = job.method, url = job.url, headers = headers, body = job.body or "",
+    region = self.cfg.aws_region, service = "execute-api",
+    access_key = s.aws_access_key, secret_key = s.aws_secret_key, session_token = s.aws_session_token,
+  }
+  for k, v in pairs(signed) do headers[k] = v end
 end
 
 local function retry_after(headers)
