@@ -26,15 +26,32 @@ end
 
 -- secrets: { client_id, client_secret, refresh_token }; send(req) → resp | nil, kind, msg
 function _M.new(cfg, secrets, store, send)
-  return setmetatable({ cfg = cfg, secrets = secrets, store = store, send = send }, mt)
+  return setmetatable({ cfg = cfg, secrets = secrets, store = store, send = send, keys = {},
+    memo_tok = {}, memo_ref = {} }, mt)
+end
+
+-- Tokens read or fetched are also kept here until their refresh time, so the hot
+-- path reads no store (a shared one may be across the network). The store stays
+-- the truth for everything else: a fleet refreshes a token once, and a token
+-- invalidated here (after a 401) is dropped here and from the store.
+local function memo(self, key, tok, ref)
+  self.memo_tok[key], self.memo_ref[key] = tok, ref
+  return tok
+end
+
+local function memo_get(self, key)
+  local ref = self.memo_ref[key]
+  if ref and clock.now() < ref then return self.memo_tok[key] end
+  return nil
 end
 
 -- A cached token is stored as "<refresh_at> <token>" with the token's lifetime as
 -- the store TTL; it is used until refresh_at (a margin before it expires).
-local function remember(store, key, token, expires_in)
+local function remember(self, key, token, expires_in)
   expires_in = tonumber(expires_in) or 3600
   local refresh_at = clock.now() + expires_in - _M.margin(expires_in)
-  store:set(key, fmt("%.3f %s", refresh_at, token), expires_in)
+  self.store:set(key, fmt("%.3f %s", refresh_at, token), expires_in)
+  memo(self, key, token, refresh_at)
 end
 
 -- the last entry read, parsed (the hot path reads the same one again and again)
@@ -52,7 +69,6 @@ end
 
 function _M:lwa_key(scope)
   local keys = self.keys
-  if not keys then keys = {}; self.keys = keys end
   local k = keys[scope or true]
   if k then return k end
   local s = self.secrets
@@ -107,42 +123,61 @@ end
 
 --- An LWA access token (cached). scope: for grantless operations.
 function _M:access_token(scope)
-  local key = self.keys and self.keys[scope or true] or self:lwa_key(scope)
-  local store = self.store
-  local tok = fresh(store:get(key))
+  local key = self.keys[scope or true] or self:lwa_key(scope)
+  local tok = memo_get(self, key)
   if tok then return tok end
+  local store = self.store
+  tok = fresh(store:get(key))
+  if tok then return memo(self, key, tok, last_ref) end
   -- single flight: one refresh at a time; others wait for its result (bounded)
   if not store:lock(key .. ":lock", 30) then
     for _ = 1, 300 do
       clock.sleep(0.05)
       tok = fresh(store:get(key))
-      if tok then return tok end
+      if tok then return memo(self, key, tok, last_ref) end
       if store:lock(key .. ":lock", 30) then break end
     end
   end
   local t, err = lwa_exchange(self, scope)
   store:unlock(key .. ":lock")
   if not t then return nil, err end
-  remember(store, key, t.access_token, t.expires_in)
+  remember(self, key, t.access_token, t.expires_in)
   return t.access_token
 end
 
-function _M:invalidate(scope)
-  self.store:delete(self:lwa_key(scope))
+-- Forget a token the server refused. With `refused` (the token sent), the store's
+-- entry goes only if it still holds that one: another client sharing the store
+-- may already have put a new token there.
+local function forget(self, key, refused)
+  memo(self, key, nil, nil)
+  local raw = refused and self.store:get(key)
+  if raw and raw:sub(-#refused - 1) ~= " " .. refused then return end
+  self.store:delete(key)
+end
+
+function _M:invalidate(scope, refused)
+  forget(self, self:lwa_key(scope), refused)
 end
 
 -- Restricted data tokens, one per (selling partner, method, generic path, data elements).
 function _M:rdt_key(method, path, data_elements)
-  return "rdt:" .. fingerprint(self.secrets.client_id or "", self.secrets.refresh_token or "",
-    method, path, data_elements and table.concat(data_elements, ",") or "")
+  local elements = data_elements and table.concat(data_elements, ",") or ""
+  local id = method .. " " .. path .. " " .. elements
+  local k = self.keys[id]
+  if k then return k end
+  k = "rdt:" .. fingerprint(self.secrets.client_id or "", self.secrets.refresh_token or "", method, path, elements)
+  self.keys[id] = k
+  return k
 end
 
 --- create_rdt(method, path, data_elements) → token | nil, err; `call` performs
 --- tokens.createRestrictedDataToken through the client pipeline.
 function _M:restricted_token(method, path, data_elements, call)
   local key = self:rdt_key(method, path, data_elements)
-  local tok = fresh(self.store:get(key))
+  local tok = memo_get(self, key)
   if tok then return tok end
+  tok = fresh(self.store:get(key))
+  if tok then return memo(self, key, tok, last_ref) end
   local resource = { method = method, path = path }
   if data_elements then resource.dataElements = json.array(data_elements) end
   local body, err = call("tokens.createRestrictedDataToken",
@@ -153,12 +188,12 @@ function _M:restricted_token(method, path, data_elements, call)
     return nil, errors.new{ kind = "decode", code = "InvalidResponse", operation = "tokens.createRestrictedDataToken",
       message = "no restrictedDataToken in the response" }
   end
-  remember(self.store, key, token, body.expiresIn)
+  remember(self, key, token, body.expiresIn)
   return token
 end
 
-function _M:invalidate_rdt(method, path, data_elements)
-  self.store:delete(self:rdt_key(method, path, data_elements))
+function _M:invalidate_rdt(method, path, data_elements, refused)
+  forget(self, self:rdt_key(method, path, data_elements), refused)
 end
 
 return _M

@@ -3,7 +3,8 @@
 -- list and dispatches on no type.
 --
 --   local f = builder.compile(api, op_name)     -- api: a generated operation table
---   local target, headers, body = f(params)     -- target: path [.. "?" .. query]
+--   local url, headers, body = f(params [, base])
+--   -- url: base .. path [.. "?" .. query] (base: e.g. the endpoint; "" if nil)
 --   -- or nil, message
 --
 -- The compiled code handles the shapes calls usually have: strings (enum,
@@ -22,12 +23,11 @@ local concat, sformat, sfind = table.concat, string.format, string.find
 local _M = {}
 
 -- the slow path: request.build's result in the compiled function's shape
-local function slow(api, op_name, params)
+local function slow(api, op_name, params, base)
   local r, msg = request.try(api, op_name, params)
   if not r then return nil, msg end
-  local target = r.path
-  if r.query ~= "" then target = target .. "?" .. r.query end
-  return target, r.headers, r.body
+  if r.query ~= "" then return (base or "") .. r.path .. "?" .. r.query, r.headers, r.body end
+  return (base or "") .. r.path, r.headers, r.body
 end
 
 local SEPARATORS = { csv = ",", ssv = " ", tsv = "\t", pipes = "|" }
@@ -44,7 +44,7 @@ local function emit(g, ...)
   g.out[#g.out + 1] = concat({ ... })
 end
 
-local SLOW = "return SLOW(params)"
+local SLOW = "return SLOW(params, base)"
 
 local function set_of(list)
   local s = {}
@@ -136,9 +136,10 @@ local function generate(api, op_name, op)
   local body_alias = nbody == 1 and body_param.name ~= "body"
   if body_alias then known.body = true end
 
-  emit(g, "return function(params)")
+  emit(g, "return function(params, base)")
   local decl_at = #g.out + 1
   emit(g, "if params == nil then params = EMPTY end")
+  emit(g, "if base == nil then base = '' end")
   emit(g, "for k in next, params do if not ", constant(g, known), "[k] then ", SLOW, " end end")
   emit(g, "local q, e, body")
   -- the headers table is sized for what the call will add (nil fields count in
@@ -226,9 +227,10 @@ local function generate(api, op_name, op)
     pos = b + 1
   end
   if pos <= #tpl or #pieces == 0 then pieces[#pieces + 1] = sformat("%q", tpl:sub(pos)) end
-  emit(g, "local path = ", concat(pieces, " .. "))
-  emit(g, "if q then path = path .. '?' .. q end")
-  emit(g, "return path, H, body")
+  -- the URL in one concatenation
+  local path = concat(pieces, " .. ")
+  emit(g, "if q then return base .. ", path, " .. '?' .. q, H, body end")
+  emit(g, "return base .. ", path, ", H, body")
   emit(g, "end")
 
   -- the path variables are locals of the whole function
@@ -255,12 +257,12 @@ function _M.compile(api, op_name)
   local f = op and compiled[op]
   if f then return f end
   if not op then
-    return function(params) return slow(api, op_name, params) end
+    return function(params, base) return slow(api, op_name, params, base) end
   end
   local src, up = generate(api, op_name, op)
   up.ENC, up.FI, up.JENC, up.NULL, up.EMPTY = request.urlencode, request.fmt_integer, json.encode, json.null, EMPTY
   local chunk = assert(load(src, "=spapi.builder(" .. tostring(api.api) .. "." .. op_name .. ")"))
-  f = chunk(up, function(params) return slow(api, op_name, params) end)
+  f = chunk(up, function(params, base) return slow(api, op_name, params, base) end)
   compiled[op] = f
   return f
 end

@@ -248,11 +248,11 @@ function Client:_job(name, params, opts, level)
   if params ~= nil and type(params) ~= "table" then
     error(fmt("spapi: %s: parameters must be a table (got %s)", plan.name, type(params)), level + 1)
   end
-  local target, headers, body = plan.build(params)
-  if not target then error(headers, level + 1) end
+  local url, headers, body = plan.build(params, self.cfg.endpoint)
+  if not url then error(headers, level + 1) end
   opts = opts or NO_OPTS
   return {
-    method = plan.method, url = self.cfg.endpoint .. target, headers = headers, body = body,
+    method = plan.method, url = url, headers = headers, body = body,
     timeout = self.cfg.timeout, plan = plan, opts = opts, attempts = 0,
     deadline = clock.monotonic() + (opts.deadline or self.cfg.deadline),
   }
@@ -388,11 +388,11 @@ function Client:_outcome(job, status, headers, raw)
   if (status == 401 or status == 403) and not job.reauthed and tokenish(err) then
     job.reauthed = true
     job.attempts = job.attempts - 1 -- a token refresh is not a retry
-    local op = plan.op
+    local op, refused = plan.op, job.headers["x-amz-access-token"]
     if uses_rdt(self, job) then
-      self.auth:invalidate_rdt(op.method, op.path, op.data_elements)
+      self.auth:invalidate_rdt(op.method, op.path, op.data_elements, refused)
     else
-      self.auth:invalidate(plan.scope)
+      self.auth:invalidate(plan.scope, refused)
     end
     return "retry", 0
   end
@@ -442,8 +442,9 @@ function Client:_run(job)
     local left = job.deadline - clock.monotonic()
     local budget = opts.max_wait or cfg.max_wait
     if left < budget then budget = left > 0 and left or 0 end
-    local waited, needed = limiter:acquire(plan.rl_key, plan.rate, plan.burst, budget)
+    local waited, needed = limiter:reserve(plan.rl_key, plan.rate, plan.burst, budget)
     if not waited then return nil, rate_error(job, needed) end
+    if waited > 0 then clock.sleep(waited) end
     -- an attempt never outlives the call's deadline
     if waited > 0 then left = job.deadline - clock.monotonic() end
     local timeout = opts.timeout or cfg.timeout

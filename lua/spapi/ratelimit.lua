@@ -12,7 +12,17 @@ function _M.new(store, opts)
   opts = opts or {}
   -- the client paces itself a little below the granted rate (margin), so jitter
   -- between its clock and the server's does not turn into 429s
-  return setmetatable({ store = store, scale = (opts.scale or 1) * (opts.margin or 0.9), buckets = {} }, mt)
+  return setmetatable({ store = store, scale = (opts.scale or 1) * (opts.margin or 0.9), buckets = {},
+    learned = {} }, mt)
+end
+
+-- The rate and burst the store holds for key (learned from x-amzn-RateLimit-Limit,
+-- here or by another process sharing the store), read at most once a second.
+local function learned(self, key, now)
+  local r, b = self.store:get_rate(key)
+  local l = { r or false, b or false, now }
+  self.learned[key] = l
+  return l
 end
 
 --- The rate and burst in force for key.
@@ -24,23 +34,14 @@ end
 --- Reserve one request. Returns the seconds to wait before sending (0 = now), or
 --- nil, needed when the wait would exceed max_wait (nothing reserved then).
 function _M:reserve(key, rate, burst, max_wait)
-  local store = self.store
-  local r, b = store:get_rate(key)
-  rate, burst = r or rate, b or burst
+  local now = clock.now()
+  local l = self.learned[key]
+  if l == nil or now - l[3] > 1 then l = learned(self, key, now) end
+  rate, burst = l[1] or rate, l[2] or burst
   if not rate or rate <= 0 then return 0 end
   local bucket = self.buckets[key]
   if not bucket then bucket = "rl:" .. key; self.buckets[key] = bucket end
-  return store:take(bucket, rate * self.scale, burst and burst > 0 and burst or 1, clock.now(), max_wait)
-end
-
-local reserve = _M.reserve
-
---- Wait (sleeping) for a token; nil, needed if it would exceed max_wait.
-function _M:acquire(key, rate, burst, max_wait, sleep)
-  local wait, needed = reserve(self, key, rate, burst, max_wait)
-  if not wait then return nil, needed end
-  if wait > 0 then (sleep or clock.sleep)(wait) end
-  return wait
+  return self.store:take(bucket, rate * self.scale, burst and burst > 0 and burst or 1, now, max_wait)
 end
 
 --- Apply the x-amzn-RateLimit-Limit header (requests per second actually granted).
@@ -49,6 +50,7 @@ function _M:observe(key, header, model_rate, model_burst)
   if not r or r <= 0 then return end
   local cur = self:limits(key, model_rate, model_burst)
   if cur ~= r then self.store:set_rate(key, r, model_burst) end
+  self.learned[key] = nil -- read again on the next reservation
 end
 
 return _M

@@ -84,6 +84,24 @@ describe("client pipeline", function()
     assert.not_equal(log[1].token, log[2].token)
   end)
 
+  it("shares one token through a shared store, and a 401 in one client refreshes it for all", function()
+    srv.reset{ token_ttl = 1 } -- the server forgets tokens after 1 s but says 3600
+    local store = require("spapi.store.memory").new()
+    local a, b = srv.client{ store = store }, srv.client{ store = store }
+    assert(a.fulfillment_outbound.getFeatures{ marketplaceId = "ATVPDKIKX0DER" })
+    assert(b.fulfillment_outbound.getFeatures{ marketplaceId = "ATVPDKIKX0DER" })
+    assert.equal(1, srv.counters().lwa_calls) -- b found a's token in the store
+    clock.sleep(1.1)
+    -- a is refused, refreshes, retries; b keeps its copy until refused too, then
+    -- finds a's new token in the store instead of asking LWA again
+    assert(a.fulfillment_outbound.getFeatures{ marketplaceId = "ATVPDKIKX0DER" })
+    assert.equal(2, srv.counters().lwa_calls)
+    assert(b.fulfillment_outbound.getFeatures{ marketplaceId = "ATVPDKIKX0DER" })
+    local log = srv.log()
+    assert.equal(log[#log].token, log[#log - 2].token) -- b's retry and a's retry: one new token
+    assert.not_equal(log[1].token, log[#log].token)
+  end)
+
   it("refreshes once and retries when the server says the token expired", function()
     srv.reset{ token_ttl = 1 } -- the server forgets tokens after 1 s but says 3600
     local sp = srv.client()
@@ -313,6 +331,18 @@ describe("client pipeline", function()
     local none, err = sp2.fulfillment_outbound.getPackageTrackingDetails{ packageNumber = 1 }
     assert.is_nil(none)
     assert.equal("ratelimit", err.kind)
+  end)
+
+  it("follows a rate another client sharing the store learned, within a second", function()
+    local store = require("spapi.store.memory").new()
+    local sp = srv.client{ store = store }
+    local key = sp.sp_id .. ":fulfillment_outbound.getPackageTrackingDetails"
+    assert(sp.fulfillment_outbound.getPackageTrackingDetails{ packageNumber = 1 })
+    store:set_rate(key, 1, 1) -- as another process would after x-amzn-RateLimit-Limit: 1
+    clock.sleep(1.1)
+    local t0 = clock.monotonic()
+    for _ = 1, 2 do assert(sp.fulfillment_outbound.getPackageTrackingDetails{ packageNumber = 1 }) end
+    assert.is_true(clock.monotonic() - t0 >= 0.9) -- the model's 2/s with burst 30 would not wait
   end)
 
   it("takes the applied rate from x-amzn-RateLimit-Limit", function()
