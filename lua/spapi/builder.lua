@@ -3,8 +3,9 @@
 -- list and dispatches on no type.
 --
 --   local f = builder.compile(api, op_name)     -- api: a generated operation table
---   local url, headers, body = f(params [, base])
---   -- url: base .. path [.. "?" .. query] (base: e.g. the endpoint; "" if nil)
+--   local url, headers, body = f(params [, base [, headers]])
+--   -- url: base .. path [.. "?" .. query] (base: e.g. the endpoint; "" if nil);
+--   -- headers: a table from an earlier call of f to fill again (else a new one)
 --   -- or nil, message
 --
 -- The compiled code handles the shapes calls usually have: strings (enum,
@@ -136,7 +137,7 @@ local function generate(api, op_name, op)
   local body_alias = nbody == 1 and body_param.name ~= "body"
   if body_alias then known.body = true end
 
-  emit(g, "return function(params, base)")
+  emit(g, "return function(params, base, H)")
   local decl_at = #g.out + 1
   emit(g, "if params == nil then params = EMPTY end")
   emit(g, "if base == nil then base = '' end")
@@ -144,12 +145,19 @@ local function generate(api, op_name, op)
   emit(g, "local q, e, body")
   -- the headers table is sized for what the call will add (nil fields count in
   -- the constructor's size, store nothing): the token, Content-Type, header params
-  local slots = { "Accept = 'application/json'", "['x-amz-access-token'] = nil" }
+  local slots, varying = { "Accept = 'application/json'", "['x-amz-access-token'] = nil" }, {}
   for _, p in ipairs(op.params) do
-    if p["in"] == "header" then slots[#slots + 1] = "[" .. sformat("%q", p.name) .. "] = nil" end
+    if p["in"] == "header" then varying[#varying + 1] = "[" .. sformat("%q", p.name) .. "]" end
   end
-  if nbody > 0 then slots[#slots + 1] = "['Content-Type'] = nil" end
-  emit(g, "local H = { ", concat(slots, ", "), " }")
+  if nbody > 0 then varying[#varying + 1] = "['Content-Type']" end
+  for _, k in ipairs(varying) do slots[#slots + 1] = k .. " = nil" end
+  -- a table given again keeps the access token (replaced before sending) and
+  -- loses what this call may not set
+  emit(g, "if H == nil then H = { ", concat(slots, ", "), " }")
+  if #varying > 0 then
+    emit(g, "else ", concat(varying, " = nil H") :gsub("^", "H") , " = nil")
+  end
+  emit(g, "end")
   local pathvars = {}
   local function qpiece(expr)
     emit(g, "if q then q = q .. '&' .. ", expr, " else q = ", expr, " end")

@@ -95,7 +95,7 @@ local function api_proxy(self, key)
     resolve(full, 2)
     local f = function(a, b, c)
       if a == proxy then a, b = b, c end -- tolerate proxy:op{...}
-      return self:_run(self:_job(full, a, b, 2))
+      return self:_run(self:_job(full, a, b, 2), true)
     end
     rawset(proxy, op, f)
     return f
@@ -248,13 +248,20 @@ function Client:_job(name, params, opts, level)
   if params ~= nil and type(params) ~= "table" then
     error(fmt("spapi: %s: parameters must be a table (got %s)", plan.name, type(params)), level + 1)
   end
-  local url, headers, body = plan.build(params, self.cfg.endpoint)
+  local cfg, job = self.cfg, plan.spare
+  local url, headers, body = plan.build(params, cfg.endpoint, job and job.headers)
   if not url then error(headers, level + 1) end
   opts = opts or NO_OPTS
+  local deadline = clock.monotonic() + (opts.deadline or cfg.deadline)
+  if job and job.headers == headers then -- the finished job of an earlier call, made new
+    plan.spare = nil
+    job.url, job.body, job.timeout, job.opts, job.attempts, job.deadline, job.reauthed =
+      url, body, cfg.timeout, opts, 0, deadline, nil
+    return job
+  end
   return {
     method = plan.method, url = url, headers = headers, body = body,
-    timeout = self.cfg.timeout, plan = plan, opts = opts, attempts = 0,
-    deadline = clock.monotonic() + (opts.deadline or self.cfg.deadline),
+    timeout = cfg.timeout, plan = plan, opts = opts, attempts = 0, deadline = deadline, reauthed = nil,
   }
 end
 
@@ -424,7 +431,7 @@ end
 --- client:call("api.operationId", params [, opts]) → body, response | nil, err
 -- opts: timeout, deadline, max_retries, max_wait, rdt (force/skip a restricted data token)
 function Client:call(name, params, opts)
-  return self:_run(self:_job(name, params, opts, 2))
+  return self:_run(self:_job(name, params, opts, 2), true)
 end
 
 -- an attempt never outlives the call's deadline
@@ -432,8 +439,9 @@ function Client:_attempt_timeout(job)
   return min(job.opts.timeout or self.cfg.timeout, max(0.001, job.deadline - clock.monotonic()))
 end
 
--- one job, sequentially, to its end → body, response | nil, err
-function Client:_run(job)
+-- one job, sequentially, to its end → body, response | nil, err. With `reuse`,
+-- the job (which nothing else holds) is left to the operation's next call.
+function Client:_run(job, reuse)
   local plan, opts, cfg, limiter = job.plan, job.opts, self.cfg, self.limiter
   while true do
     local ok, err = self:_prepare(job)
@@ -451,8 +459,11 @@ function Client:_run(job)
     if left < timeout then timeout = left > 0.001 and left or 0.001 end
     job.timeout = timeout
     local action, a, b = self:_outcome(job, self:_exchange(job))
-    if action == "done" then return a, b end
-    if action == "error" then return nil, a end
+    if action ~= "retry" then
+      if reuse then plan.spare = job end
+      if action == "done" then return a, b end
+      return nil, a
+    end
     if a > 0 then clock.sleep(a) end
   end
 end
