@@ -112,14 +112,60 @@ static unsigned char *put_utf8(unsigned char *o, unsigned long cp) {
   return o;
 }
 
+#if LUA_VERSION_NUM >= 503
+/* Object keys repeat (every summary in a list has the same ones), so on Lua
+ * 5.3+ short unescaped keys go through a direct-mapped cache of Lua strings
+ * (upvalue 2 of decode, on the stack at JSON_KEY_CACHE_SLOT while decoding): a
+ * hit costs a cheap hash, a table read and a memcmp instead of Lua's interning,
+ * which hashes every byte (about 6% of a decode). The cache keeps at most
+ * JSON_KEY_CACHE short strings alive. LuaJIT interns faster than this cache
+ * looks up, so it goes without. */
+#define JSON_KEY_CACHE 512        /* a power of 2 */
+#define JSON_KEY_CACHE_MAXLEN 40  /* Lua 5.4's short strings */
+#define JSON_KEY_CACHE_SLOT 3
+
+static unsigned key_slot(const unsigned char *s, size_t len) {
+  uint64_t a = 0, b = 0, x;
+  if (len >= 8) {
+    memcpy(&a, s, 8);
+    memcpy(&b, s + len - 8, 8);
+  } else {
+    size_t i;
+    for (i = 0; i < len; i++) a = (a << 8) | s[i];
+  }
+  x = a * 0x9E3779B97F4A7C15ULL ^ (b + len) * 0xC2B2AE3D27D4EB4FULL;
+  return (unsigned)(x >> 40) & (JSON_KEY_CACHE - 1);
+}
+
+static void push_key(lua_State *L, const unsigned char *s, size_t len) {
+  lua_Integer slot = (lua_Integer)key_slot(s, len) + 1;
+  if (lua_rawgeti(L, JSON_KEY_CACHE_SLOT, slot) == LUA_TSTRING) {
+    size_t n;
+    const char *c = lua_tolstring(L, -1, &n);
+    if (n == len && memcmp(c, s, len) == 0) return;
+  }
+  lua_pop(L, 1);
+  lua_pushlstring(L, (const char *)s, len);
+  lua_pushvalue(L, -1);
+  lua_rawseti(L, JSON_KEY_CACHE_SLOT, slot);
+}
+#endif
+
 /* The string literal starting at j->p ('"'): pushes its value. */
-static int parse_string(jparser *j) {
+static int parse_string(jparser *j, int key) {
   lua_State *L = j->L;
   const unsigned char *open = j->p, *start = open + 1, *q = start, *close, *end = j->end;
   unsigned char *o;
+#if LUA_VERSION_NUM < 503
+  (void)key;
+#endif
   for (;;) {
     while (!str_stop[*q]) q++;
     if (*q == '"') {   /* no escapes: straight from the text */
+#if LUA_VERSION_NUM >= 503
+      if (key && q - start <= JSON_KEY_CACHE_MAXLEN) push_key(L, start, (size_t)(q - start));
+      else
+#endif
       lua_pushlstring(L, (const char *)start, (size_t)(q - start));
       j->p = q + 1;
       return 1;
@@ -290,7 +336,7 @@ static int parse_number(jparser *j) {
  * temporaries while it collects on the stack, a few when it sets directly. */
 static int make_room(jparser *j, int *collect) {
   lua_State *L = j->L;
-  if (lua_gettop(L) < JSON_STACK_BUDGET && lua_checkstack(L, 2 * JSON_BATCH + 6)) {
+  if (lua_gettop(L) < JSON_STACK_BUDGET && lua_checkstack(L, 2 * JSON_BATCH + 8)) {
     *collect = 1;
     return 1;
   }
@@ -315,14 +361,16 @@ static int parse_array(jparser *j) {
   if (++j->depth > JSON_MAX_DEPTH) return fail(j, "nesting deeper than 1000", open);
   if (!make_room(j, &collect)) return 0;
   base = lua_gettop(L);
-  if (!collect) {
+  if (collect) {
+    lua_pushnil(L);   /* the table's slot; the items follow it */
+  } else {
     lua_createtable(L, 4, 0);
     t = base + 1;
   }
   for (;;) {
     if (!t && n == JSON_BATCH) {   /* a long array: make the table, set the rest directly */
       lua_createtable(L, 2 * JSON_BATCH, 0);
-      lua_insert(L, base + 1);
+      lua_replace(L, base + 1);
       t = base + 1;
       for (i = n; i > 0; i--) lua_rawseti(L, t, i);
     }
@@ -342,7 +390,7 @@ static int parse_array(jparser *j) {
   j->p++;
   if (!t) {
     lua_createtable(L, n, 0);
-    lua_insert(L, base + 1);
+    lua_replace(L, base + 1);
     for (i = n; i > 0; i--) lua_rawseti(L, base + 1, i);
   }
   j->depth--;
@@ -366,14 +414,16 @@ static int parse_object(jparser *j) {
   }
   if (!make_room(j, &collect)) return 0;
   base = lua_gettop(L);
-  if (!collect) {
+  if (collect) {
+    lua_pushnil(L);   /* the table's slot; the pairs follow it */
+  } else {
     lua_createtable(L, 0, 4);
     t = base + 1;
   }
   for (;;) {
     if (!t && n == JSON_BATCH) {   /* a big object: make the table, set the rest directly */
       lua_createtable(L, 0, 2 * JSON_BATCH);
-      lua_insert(L, base + 1);
+      lua_replace(L, base + 1);
       t = base + 1;
       for (i = 0; i < n; i++) {   /* in text order: the last duplicate wins */
         lua_pushvalue(L, t + 1 + 2 * i);
@@ -386,7 +436,7 @@ static int parse_object(jparser *j) {
       if (j->p == j->end) return fail(j, "unexpected end of text", j->p);
       return fail(j, "expected a string key", j->p);
     }
-    if (!parse_string(j)) return 0;
+    if (!parse_string(j, 1)) return 0;
     skip_ws(j);
     if (*j->p != ':') {
       if (j->p == j->end) return fail(j, "unexpected end of text", j->p);
@@ -409,7 +459,7 @@ static int parse_object(jparser *j) {
   j->p++;
   if (!t) {
     lua_createtable(L, 0, n);
-    lua_insert(L, base + 1);
+    lua_replace(L, base + 1);
     t = base + 1;
     for (i = 0; i < n; i++) {
       lua_pushvalue(L, t + 1 + 2 * i);
@@ -436,7 +486,7 @@ static int parse_value(jparser *j) {
   switch (*j->p) {
     case '{': return parse_object(j);
     case '[': return parse_array(j);
-    case '"': return parse_string(j);
+    case '"': return parse_string(j, 0);
     case 't':
       if (!literal(j, "true", 4)) return 0;
       lua_pushboolean(j->L, 1);
@@ -472,6 +522,9 @@ static int json_decode(lua_State *L) {
   s = lua_tolstring(L, 1, &n);
   lua_settop(L, 1);
   lua_pushnil(L);   /* slot 2: the scratch userdata, once needed */
+#if LUA_VERSION_NUM >= 503
+  lua_pushvalue(L, lua_upvalueindex(2));   /* slot 3: the key cache */
+#endif
   memset(&j, 0, sizeof(j));
   j.L = L;
   j.s = j.p = (const unsigned char *)s;
@@ -494,7 +547,12 @@ static int json_decode(lua_State *L) {
 static int json_decoder(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 1);
+#if LUA_VERSION_NUM >= 503
+  lua_createtable(L, JSON_KEY_CACHE, 0);
+  lua_pushcclosure(L, json_decode, 2);
+#else
   lua_pushcclosure(L, json_decode, 1);
+#endif
   return 1;
 }
 

@@ -96,6 +96,23 @@ describe("spapi.json.decode", function()
       assert.equal(1 + 50, v.k1)
     end)
 
+    it("gives the right keys across decodes, whatever keys came before", function()
+      -- same length, same first and last 8 bytes: one slot of the 5.4 key cache
+      local a, b = "abcdefgh_X_12345678", "abcdefgh_Y_12345678"
+      for _ = 1, 3 do
+        local v = decode_ok('{"' .. a .. '":1,"' .. b .. '":2}')
+        assert.same({ [a] = 1, [b] = 2 }, v)
+        assert.same({ [b] = 3 }, decode_ok('{"' .. b .. '":3}'))
+      end
+      local parts = {}
+      for i = 1, 2000 do parts[i] = string.format('"key%d":%d', i, i) end
+      local big = decode_ok("{" .. table.concat(parts, ",") .. "}")
+      for i = 1, 2000 do assert.equal(i, big["key" .. i]) end
+      local edge = string.rep("k", 40)
+      local v = decode_ok('[{"' .. edge .. '":1,"' .. edge .. 'x":2,"":3,"a\\u0062":4},{"ab":5}]')
+      assert.same({ { [edge] = 1, [edge .. "x"] = 2, [""] = 3, ab = 4 }, { ab = 5 } }, v)
+    end)
+
     it("decodes {} to a plain empty table", function()
       local v = decode_ok(" { \n } ")
       assert.same({}, v)
