@@ -13,13 +13,16 @@
  *   integer (1e3 → 1000, 10.0 → 10); on Lua 5.1/LuaJIT everything is a double.
  *   Numbers follow RFC 8259 strictly (no leading zeros, "1.", ".5", NaN,
  *   Infinity, hex, "+"); a literal out of double range is ±HUGE_VAL, as with
- *   strtod. Whitespace is JSON's four; any value may be the top level; nesting
- *   deeper than 1000 is an error.
+ *   strtod, whatever LC_NUMERIC says. Whitespace is JSON's four; any value may
+ *   be the top level; anything after it but whitespace is an error (a NUL
+ *   byte too: lua-cjson stopped there); a NUL inside a string is copied
+ *   (lua-cjson failed). Nesting deeper than 1000 is an error ({} counts as a
+ *   level, [] does not, as with the cjson path this replaces).
  *
  * Failures never raise (only a Lua memory error can): decode returns nil and
  * "spapi.json.decode: <what> at character <1-based byte position>". Nothing is
- * malloc'd: escaped strings are unescaped into a scratch userdata, made once per
- * decode and only when a string has an escape.
+ * malloc'd: a string with escapes is unescaped into a scratch userdata, made
+ * for the first such string of a decode and replaced only by a bigger one.
  *
  * Tables are sized exactly: a container's first items wait on the Lua stack
  * and the table is made when the container closes (or once JSON_BATCH items
