@@ -236,6 +236,7 @@ function Client:_plan(name, level)
     rate = op.rate, burst = op.burst, rl_key = self.sp_id .. ":" .. full,
     idempotent = idempotent or SAFE_POSTS[full] or false,
     scope = op.grantless and (op.scope or GRANTLESS_SCOPE) or nil,
+    rdt = not self.cfg.sandbox and op.restricted == true, -- unless opts.rdt says otherwise
   }
   plans[name] = plan
   return plan
@@ -265,11 +266,12 @@ function Client:_job(name, params, opts, level)
   }
 end
 
+-- Amazon's sandbox hosts take LWA tokens; elsewhere restricted operations (or
+-- opts.rdt = true) need a restricted data token
 local function uses_rdt(self, job)
-  if self.cfg.sandbox then return false end -- Amazon's sandbox hosts take LWA tokens
   local rdt = job.opts.rdt
-  if rdt ~= nil then return rdt end
-  return job.plan.op.restricted == true
+  if rdt ~= nil and not self.cfg.sandbox then return rdt end
+  return job.plan.rdt
 end
 
 local function idempotent(job)
