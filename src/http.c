@@ -133,6 +133,9 @@ static int req_init_static(session *s, req *r) {
    * a formatted copy per request. A proxy's CONNECT still needs it here. */
   if (s->proxy || s->env_proxy) ok &= curl_easy_setopt(e, CURLOPT_USERAGENT, s->user_agent ? s->user_agent : USER_AGENT) == CURLE_OK;
   if (s->proxy) ok &= curl_easy_setopt(e, CURLOPT_PROXY, s->proxy) == CURLE_OK;
+  /* No proxy configured or in the environment (read when the session was made):
+   * "" tells libcurl so, which spares it five getenv scans per request. */
+  else if (!s->env_proxy) ok &= curl_easy_setopt(e, CURLOPT_PROXY, "") == CURLE_OK;
   if (s->noproxy) ok &= curl_easy_setopt(e, CURLOPT_NOPROXY, s->noproxy) == CURLE_OK;
   if (s->cainfo) ok &= curl_easy_setopt(e, CURLOPT_CAINFO, s->cainfo) == CURLE_OK;
   if (s->capath) ok &= curl_easy_setopt(e, CURLOPT_CAPATH, s->capath) == CURLE_OK;

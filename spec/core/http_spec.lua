@@ -92,6 +92,25 @@ describe("core.session", function()
     assert.has_error(function() session{ headers_mt = "ci" } end, "session: 'headers_mt' must be a table")
   end)
 
+  it("goes through a proxy named in the environment, and straight to the host without one", function()
+    -- the spec's nginx stands in for the proxy: it serves /echo whatever host the
+    -- absolute request line names; the host itself does not resolve
+    local lua = (rawget(_G, "jit") and "luajit" or "lua5.4")
+    local script = [[
+      local s = require("spapi.core").session{ connect_timeout = 2, timeout = 5 }
+      local st, h, body = s:request{ url = "http://spapi-no-such-host.invalid/echo" }
+      io.write(tostring(st), " ", st and body:match('"host":"([^"]*)"') or tostring(body))
+    ]]
+    local cmd = string.format("cd %q && LUA_PATH='lua/?.lua;;' LUA_CPATH=%q %%s %s -e %q", H.root,
+      package.cpath, lua, script)
+    local rc, out = H.run(string.format(cmd, "env http_proxy=" .. srv.url))
+    assert.equal(0, rc, out)
+    assert.equal("200 spapi-no-such-host.invalid", out)
+    rc, out = H.run(string.format(cmd, "env -u http_proxy -u HTTPS_PROXY -u https_proxy -u ALL_PROXY -u all_proxy"))
+    assert.equal(0, rc, out)
+    assert.equal("nil resolve", out) -- (failure: nil, message, kind)
+  end)
+
   it("sends headers given as a map or as a list, and bodies with any method", function()
     local s = session{ user_agent = "my-app/1.0 (Language=Lua)" }
     local _, _, body = s:request{ method = "POST", url = srv.url .. "/echo",
