@@ -237,6 +237,7 @@ function Client:_plan(name, level)
     idempotent = idempotent or SAFE_POSTS[full] or false,
     scope = op.grantless and (op.scope or GRANTLESS_SCOPE) or nil,
     rdt = not self.cfg.sandbox and op.restricted == true, -- unless opts.rdt says otherwise
+    binary = op.response_type == "binary",
   }
   plans[name] = plan
   return plan
@@ -369,16 +370,19 @@ function Client:_outcome(job, status, headers, raw)
   job.attempts = job.attempts + 1
   if not status then return self:_lost(job, headers, raw) end
   local plan = job.plan
-  local limit = headers["x-amzn-ratelimit-limit"]
-  -- the store hears of a rate only when it changes
-  if limit and limit ~= plan.limit_seen then
-    plan.limit_seen = limit
-    self.limiter:observe(plan.rl_key, limit, plan.rate, plan.burst)
+  local limit, rate_limit = headers["x-amzn-ratelimit-limit"], nil
+  if limit then
+    -- the store hears of a rate only when it changes
+    if limit ~= plan.limit_seen then
+      plan.limit_seen, plan.limit_num = limit, tonumber(limit)
+      self.limiter:observe(plan.rl_key, limit, plan.rate, plan.burst)
+    end
+    rate_limit = plan.limit_num
   end
   local meta = { status = status, headers = headers, request_id = headers["x-amzn-requestid"],
-    rate_limit = tonumber(limit), attempts = job.attempts, operation = plan.name }
+    rate_limit = rate_limit, attempts = job.attempts, operation = plan.name }
   if status >= 200 and status < 300 then
-    local binary = plan.op.response_type == "binary"
+    local binary = plan.binary
     if raw == nil or raw == "" or binary then
       return "done", (raw ~= "" and binary) and raw or {}, meta
     end
