@@ -71,7 +71,9 @@ typedef struct session {
   CURLSH *share;
   req *pool[POOL_MAX];
   int npool;
-  req *busy;       /* the request being performed by session:request */
+  req *busy;       /* the request being performed by session:request (still set after a
+                      Lua memory error while its response was pushed: reclaimed by the
+                      next request or close) */
   int closed;
   int nmulti;      /* live multis using the share */
   double connect_timeout, timeout;
@@ -850,6 +852,10 @@ static int session_request(lua_State *L) {
   req *r;
   long status = 0;
   read_opts(L, 2, s, &o, "request");
+  if (s->busy != NULL) { /* left by a memory error during an earlier response */
+    pool_give(s, s->busy);
+    s->busy = NULL;
+  }
   r = pool_take(s);
   if (r == NULL) return luaL_error(L, "request: out of memory");
   s->busy = r;
