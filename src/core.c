@@ -21,7 +21,8 @@
  *            s:multi()→spapi.Multi: m:add(req)→id, m:wait([timeout])→{{id,status,headers,body}|
  *              {id,err,kind,curl_code}}, m:count(), m:close()
  *            s:stats()→{requests,connects,reused}, s:close()
- *   json.c   json_scan(s)→flags */
+ *   json.c   json_decoder(array_mt)→decode(s)→value|nil,message (null: lightuserdata NULL,
+ *            [] → an empty table with array_mt) */
 #include "spapi.h"
 
 __attribute__((visibility("default"))) int luaopen_spapi_core(lua_State *L) {
