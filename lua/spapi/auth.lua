@@ -30,7 +30,8 @@ function _M.new(cfg, secrets, store, send)
     memo_tok = {}, memo_ref = {} }, mt)
 end
 
--- Tokens read or fetched are also kept here until their refresh time, so the hot
+-- Tokens read or fetched are also kept here until their refresh time (memo_tok,
+-- memo_ref by store key; the client's call loop reads them too), so the hot
 -- path reads no store (a shared one may be across the network). The store stays
 -- the truth for everything else: a fleet refreshes a token once, and a token
 -- invalidated here (after a 401) is dropped here and from the store.

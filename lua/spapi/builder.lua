@@ -159,6 +159,16 @@ local function generate(api, op_name, op)
   end
   emit(g, "end")
   local pathvars = {}
+  -- when every query parameter is a required scalar, the query goes straight
+  -- into the URL's one concatenation (no intermediate string)
+  local fixed, nquery, qvars = {}, 0, {}
+  for _, p in ipairs(op.params) do
+    if p["in"] == "query" then
+      nquery = nquery + 1
+      if not p.required or p.type == "array" then fixed = nil end
+    end
+  end
+  if nquery == 0 then fixed = nil end
   local function qpiece(expr)
     emit(g, "if q then q = q .. '&' .. ", expr, " else q = ", expr, " end")
   end
@@ -196,7 +206,11 @@ local function generate(api, op_name, op)
         local s = "s" .. i
         handled = scalar(g, p, v, s)
         if handled then
-          if where == "query" then
+          if where == "query" and fixed then
+            emit(g, "Q", i, " = ENC(", s, ")")
+            fixed[#fixed + 1] = (#fixed == 0 and "'?" or "'&") .. request.urlencode(name) .. "=' .. Q" .. i
+            qvars[#qvars + 1] = "Q" .. i
+          elseif where == "query" then
             qpiece("'" .. request.urlencode(name) .. "=' .. ENC(" .. s .. ")")
           elseif where == "header" then
             emit(g, "if find(", s, ", '[\\r\\n]') then ", SLOW, " end")
@@ -237,12 +251,16 @@ local function generate(api, op_name, op)
   if pos <= #tpl or #pieces == 0 then pieces[#pieces + 1] = sformat("%q", tpl:sub(pos)) end
   -- the URL in one concatenation
   local path = concat(pieces, " .. ")
-  emit(g, "if q then return base .. ", path, " .. '?' .. q, H, body end")
-  emit(g, "return base .. ", path, ", H, body")
+  if fixed then
+    emit(g, "return base .. ", path, " .. ", concat(fixed, " .. "), ", H, body")
+  else
+    emit(g, "if q then return base .. ", path, " .. '?' .. q, H, body end")
+    emit(g, "return base .. ", path, ", H, body")
+  end
   emit(g, "end")
 
-  -- the path variables are locals of the whole function
-  local decl = {}
+  -- the path (and fixed query) variables are locals of the whole function
+  local decl = qvars
   for _, var in pairs(pathvars) do decl[#decl + 1] = var end
   if #decl > 0 then
     table.sort(decl)

@@ -448,10 +448,19 @@ end
 -- one job, sequentially, to its end → body, response | nil, err. With `reuse`,
 -- the job (which nothing else holds) is left to the operation's next call.
 function Client:_run(job, reuse)
-  local plan, opts, cfg, limiter = job.plan, job.opts, self.cfg, self.limiter
+  local plan, opts, cfg, limiter, auth = job.plan, job.opts, self.cfg, self.limiter, self.auth
+  -- a plain call's token comes from the auth memo here; a missing or due one, an
+  -- RDT or a signature go through _prepare
+  local key = not self.signs and not uses_rdt(self, job) and (auth.keys[plan.scope or true] or auth:lwa_key(plan.scope))
+  local memo_ref, memo_tok = auth.memo_ref, auth.memo_tok
   while true do
-    local ok, err = self:_prepare(job)
-    if not ok then return nil, err end
+    local ref = key and memo_ref[key]
+    if ref and clock.now() < ref then
+      job.headers["x-amz-access-token"] = memo_tok[key]
+    else
+      local ok, err = self:_prepare(job)
+      if not ok then return nil, err end
+    end
     -- the rate limiter may wait at most max_wait, and never past the deadline
     local left = job.deadline - clock.monotonic()
     local budget = opts.max_wait or cfg.max_wait
@@ -464,7 +473,12 @@ function Client:_run(job, reuse)
     local timeout = opts.timeout or cfg.timeout
     if left < timeout then timeout = left > 0.001 and left or 0.001 end
     job.timeout = timeout
-    local action, a, b = self:_outcome(job, self:_exchange(job))
+    local action, a, b
+    if self.debug then
+      action, a, b = self:_outcome(job, self:_exchange(job))
+    else
+      action, a, b = self:_outcome(job, self.transport:send(job))
+    end
     if action ~= "retry" then
       if reuse then plan.spare = job end
       if action == "done" then return a, b end
