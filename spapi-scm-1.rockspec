@@ -47,6 +47,7 @@ build = {
     ["spapi.config"] = "lua/spapi/config.lua",
     ["spapi.documents"] = "lua/spapi/documents.lua",
     ["spapi.errors"] = "lua/spapi/errors.lua",
+    ["spapi.headers"] = "lua/spapi/headers.lua",
     ["spapi"] = "lua/spapi/init.lua",
     ["spapi.json"] = "lua/spapi/json.lua",
     ["spapi.nginx"] = "lua/spapi/nginx.lua",

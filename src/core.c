@@ -14,8 +14,10 @@
  *            session_token,time,content_sha256}→{Authorization,x-amz-date,...}
  *            sigv4_canonical{same}→canonical_request, string_to_sign
  *   http.c   session{connect_timeout,timeout,proxy,noproxy,cainfo,capath,verify,user_agent,
- *            max_host_connections,headers_mt}→spapi.Session (headers_mt: metatable of
- *            every response header table)
+ *            max_host_connections,headers_mt,header_block}→spapi.Session (headers_mt:
+ *            metatable of every response header table; header_block: return the raw
+ *            header lines as one string instead of a table)
+ *            header(block,name)→value|nil  parse_headers(block[,mt])→table
  *            s:request{method,url,headers,body,timeout,connect_timeout,follow,accept_encoding}
  *              → status, headers, body | nil, message, kind, curl_code
  *            s:multi()→spapi.Multi: m:add(req)→id, m:wait([timeout])→{{id,status,headers,body}|

@@ -85,6 +85,7 @@ typedef struct session {
   lua_Number requests, connects, reused;
   int names_ref;   /* registry: array of the lowercase names of names[] (LUA_NOREF: none) */
   int hmt_ref;     /* registry: metatable given to response header tables (LUA_NOREF: none) */
+  int header_block; /* return response headers as the raw block of lines, not a table */
   hname names[NAME_SLOTS];
 } session;
 
@@ -660,10 +661,40 @@ static void push_value(lua_State *L, session *s, int cache, int slot, const char
   }
 }
 
-static void push_headers(lua_State *L, session *s, req *r) {
-  const char *p = r->rhdr.p, *end = p ? p + r->rhdr.len : NULL;
+/* The next header line of [*pp, end) ("Name: value", not the status line): sets
+ * name/nl and the trimmed value v/vl, advances *pp; 0 at the end. */
+static int next_header(const char **pp, const char *end, const char **name, size_t *nl, const char **v,
+                       size_t *vl) {
+  const char *p = *pp;
+  while (p < end) {
+    const char *eol = (const char *)memchr(p, '\n', (size_t)(end - p)), *colon, *ve;
+    if (eol == NULL) eol = end;
+    colon = (const char *)memchr(p, ':', (size_t)(eol - p));
+    if (colon != NULL && colon > p && !(eol - p >= 5 && memcmp(p, "HTTP/", 5) == 0)) {
+      const char *vs = colon + 1;
+      ve = eol;
+      while (vs < ve && (*vs == ' ' || *vs == '\t')) vs++;
+      while (ve > vs && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t')) ve--;
+      *name = p;
+      *nl = (size_t)(colon - p);
+      *v = vs;
+      *vl = (size_t)(ve - vs);
+      *pp = eol + 1;
+      return 1;
+    }
+    p = eol + 1;
+  }
+  *pp = end;
+  return 0;
+}
+
+/* Pushes the table of the header block p[0..len) of n lines (lowercase name →
+ * value, repeats joined with ", "); s (or NULL) lends its name cache and headers_mt. */
+static void push_header_table(lua_State *L, session *s, const char *p, size_t len, int n) {
+  const char *end = p ? p + len : NULL, *name, *v;
+  size_t nl, vl;
   uint64_t seen = 0; /* names pushed so far, by a 6-bit hash: look up only on a hit */
-  int n = r->nrhdr, t, cache = 0;
+  int t, cache = 0;
   lua_createtable(L, 0, n > 2 ? n - 2 : 0); /* less the status line and the blank line */
   t = lua_gettop(L);
   if (s != NULL && s->hmt_ref != LUA_NOREF) {
@@ -674,43 +705,97 @@ static void push_headers(lua_State *L, session *s, req *r) {
     lua_rawgeti(L, LUA_REGISTRYINDEX, s->names_ref);
     cache = t + 1;
   }
-  while (p && p < end) {
-    const char *eol = (const char *)memchr(p, '\n', (size_t)(end - p)), *colon, *v, *ve;
-    if (eol == NULL) eol = end;
-    colon = (const char *)memchr(p, ':', (size_t)(eol - p));
-    if (colon != NULL && colon > p && !(eol - p >= 5 && memcmp(p, "HTTP/", 5) == 0)) {
-      size_t nl = (size_t)(colon - p);
-      if (nl < 256) {
-        unsigned bit;
-        int slot;
-        v = colon + 1;
-        ve = eol;
-        while (v < ve && (*v == ' ' || *v == '\t')) v++;
-        while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t')) ve--;
-        /* case-folded (| 0x20) so that names differing only in case share a bit */
-        bit = (unsigned)(nl * 7u + ((unsigned char)p[0] | 0x20u) * 3u + ((unsigned char)p[nl - 1] | 0x20u)) & 63u;
-        slot = push_name(L, s, cache, p, nl);
-        if (!(seen & ((uint64_t)1 << bit))) {
-          seen |= (uint64_t)1 << bit;
-          push_value(L, s, cache, slot, v, (size_t)(ve - v));
+  while (p && next_header(&p, end, &name, &nl, &v, &vl)) {
+    if (nl < 256) {
+      /* case-folded (| 0x20) so that names differing only in case share a bit */
+      unsigned bit = (unsigned)(nl * 7u + ((unsigned char)name[0] | 0x20u) * 3u +
+                                ((unsigned char)name[nl - 1] | 0x20u)) & 63u;
+      int slot = push_name(L, s, cache, name, nl);
+      if (!(seen & ((uint64_t)1 << bit))) {
+        seen |= (uint64_t)1 << bit;
+        push_value(L, s, cache, slot, v, vl);
+      } else {
+        lua_pushvalue(L, -1);
+        lua_rawget(L, t);
+        if (lua_isnil(L, -1)) {
+          lua_pop(L, 1);
+          lua_pushlstring(L, v, vl);
         } else {
-          lua_pushvalue(L, -1);
-          lua_rawget(L, t);
-          if (lua_isnil(L, -1)) {
-            lua_pop(L, 1);
-            lua_pushlstring(L, v, (size_t)(ve - v));
-          } else {
-            lua_pushliteral(L, ", ");
-            lua_pushlstring(L, v, (size_t)(ve - v));
-            lua_concat(L, 3);
-          }
+          lua_pushliteral(L, ", ");
+          lua_pushlstring(L, v, vl);
+          lua_concat(L, 3);
         }
-        lua_rawset(L, t);
       }
+      lua_rawset(L, t);
     }
-    p = eol + 1;
   }
   if (cache) lua_pop(L, 1);
+}
+
+/* The response's headers as the session returns them: a table, or the raw block. */
+static void push_headers(lua_State *L, session *s, req *r) {
+  if (s != NULL && s->header_block) lua_pushlstring(L, r->rhdr.p ? r->rhdr.p : "", r->rhdr.len);
+  else push_header_table(L, s, r->rhdr.p, r->rhdr.len, r->nrhdr);
+}
+
+
+static int same_name_both_ci(const char *a, const char *b, size_t n) {
+  size_t i;
+  for (i = 0; i < n; i++) {
+    char c = a[i], d = b[i];
+    if (c >= 'A' && c <= 'Z') c = (char)(c + 32);
+    if (d >= 'A' && d <= 'Z') d = (char)(d + 32);
+    if (c != d) return 0;
+  }
+  return 1;
+}
+
+/* core.header(block, name) → value | nil: one header of a raw block, any case,
+ * repeats joined with ", " (as in the tables). */
+static int l_header(lua_State *L) {
+  size_t len, want, nl, vl, firstl = 0;
+  const char *p = luaL_checklstring(L, 1, &len), *end = p + len;
+  const char *name = luaL_checklstring(L, 2, &want), *hn, *v, *first = NULL;
+  int count = 0;
+  luaL_Buffer b;
+  while (next_header(&p, end, &hn, &nl, &v, &vl)) {
+    if (nl != want || !same_name_both_ci(hn, name, nl)) continue;
+    if (count == 0) {
+      first = v;
+      firstl = vl;
+    } else {
+      if (count == 1) {
+        luaL_buffinit(L, &b);
+        luaL_addlstring(&b, first, firstl);
+      }
+      luaL_addlstring(&b, ", ", 2);
+      luaL_addlstring(&b, v, vl);
+    }
+    count++;
+  }
+  if (count == 0) lua_pushnil(L);
+  else if (count == 1) lua_pushlstring(L, first, firstl);
+  else luaL_pushresult(&b);
+  return 1;
+}
+
+/* core.parse_headers(block [, mt]) → the table a session without header_block
+ * returns (lowercase names, repeats joined), with metatable mt if given. */
+static int l_parse_headers(lua_State *L) {
+  size_t len;
+  const char *p = luaL_checklstring(L, 1, &len), *q = p, *end = p + len;
+  int n = 0;
+  if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
+  while (q < end && (q = (const char *)memchr(q, '\n', (size_t)(end - q))) != NULL) {
+    n++;
+    q++;
+  }
+  push_header_table(L, NULL, p, len, n + 1);
+  if (!lua_isnoneornil(L, 2)) {
+    lua_pushvalue(L, 2);
+    lua_setmetatable(L, -2);
+  }
+  return 1;
 }
 
 /* --- session ----------------------------------------------------------------- */
@@ -829,6 +914,9 @@ static int l_session(lua_State *L) {
       if (v != NULL && *v) s->env_proxy = 1;
     }
   }
+  spapi_rawfield(L, t, "header_block");
+  s->header_block = lua_toboolean(L, -1);
+  lua_pop(L, 1);
   spapi_rawfield(L, t, "headers_mt");
   if (lua_istable(L, -1)) s->hmt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   else if (!lua_isnil(L, -1)) return luaL_error(L, "session: 'headers_mt' must be a table");
@@ -1132,6 +1220,8 @@ static void new_class(lua_State *L, const char *name, const luaL_Reg *methods, l
 
 static const luaL_Reg funcs[] = {
   {"session", l_session},
+  {"header", l_header},
+  {"parse_headers", l_parse_headers},
   {NULL, NULL},
 };
 

@@ -17,10 +17,12 @@ local redact = require "spapi.redact"
 local clock = require "spapi.clock"
 local operations = require "spapi.operations"
 local memory = require "spapi.store.memory"
+local hdr = require "spapi.headers"
 
 local type, pairs, ipairs, tostring, tonumber, setmetatable, rawget, rawset, pcall, error =
   type, pairs, ipairs, tostring, tonumber, setmetatable, rawget, rawset, pcall, error
 local fmt, floor, random, min, max = string.format, math.floor, math.random, math.min, math.max
+local hget = hdr.get
 
 _M.VERSION = "0.1.0"
 
@@ -172,7 +174,7 @@ end
 function Client:_send(req)
   local status, headers, body = self:_exchange(req)
   if not status then return nil, body, headers end
-  return { status = status, headers = headers, body = body }
+  return { status = status, headers = hdr.table(headers), body = body }
 end
 
 local function operation_of(req)
@@ -192,7 +194,7 @@ function Client:_debug_result(req, t0, status, headers, body)
     elapsed = clock.monotonic() - t0 }
   if status then
     ev.phase, ev.status = "response", status
-    ev.headers, ev.body = redact.headers(headers), redact.body(body)
+    ev.headers, ev.body = redact.headers(hdr.table(headers)), redact.body(body)
   else
     ev.phase, ev.kind, ev.message = "error", body, headers
   end
@@ -364,13 +366,35 @@ function Client:_lost(job, msg, kind)
   return "error", err
 end
 
+-- The response table a call returns: status, headers, request_id, rate_limit,
+-- attempts, operation. `headers` is made from the transport's header block
+-- when first read.
+local block_of = setmetatable({}, { __mode = "k" })
+local RESPONSE = { __index = function(t, k)
+  if k ~= "headers" then return nil end
+  local h = hdr.table(block_of[t] or {})
+  rawset(t, "headers", h)
+  return h
+end }
+
+local function response(status, headers, request_id, rate_limit, attempts, operation)
+  local meta = { status = status, request_id = request_id, rate_limit = rate_limit, attempts = attempts,
+    operation = operation }
+  if type(headers) == "string" then
+    block_of[meta] = headers
+    return setmetatable(meta, RESPONSE)
+  end
+  meta.headers = hdr.table(headers)
+  return meta
+end
+
 -- One attempt's outcome, from what the transport returned (status, headers, body
 -- | nil, message, kind). → "done", body, response | "error", err | "retry", delay
 function Client:_outcome(job, status, headers, raw)
   job.attempts = job.attempts + 1
   if not status then return self:_lost(job, headers, raw) end
   local plan = job.plan
-  local limit, rate_limit = headers["x-amzn-ratelimit-limit"], nil
+  local limit, rate_limit = hget(headers, "x-amzn-ratelimit-limit"), nil
   if limit then
     -- the store hears of a rate only when it changes
     if limit ~= plan.limit_seen then
@@ -379,8 +403,7 @@ function Client:_outcome(job, status, headers, raw)
     end
     rate_limit = plan.limit_num
   end
-  local meta = { status = status, headers = headers, request_id = headers["x-amzn-requestid"],
-    rate_limit = rate_limit, attempts = job.attempts, operation = plan.name }
+  local meta = response(status, headers, hget(headers, "x-amzn-requestid"), rate_limit, job.attempts, plan.name)
   if status >= 200 and status < 300 then
     local binary = plan.binary
     if raw == nil or raw == "" or binary then
@@ -395,6 +418,7 @@ function Client:_outcome(job, status, headers, raw)
     err.attempts = job.attempts
     return "error", err
   end
+  headers = meta.headers
   local decoded = (raw and raw ~= "") and json.decode(raw) or nil
   local err = errors.from_response(plan.name, status, headers, decoded, raw)
   err.response = meta

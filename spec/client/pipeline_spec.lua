@@ -25,7 +25,13 @@ describe("client pipeline", function()
     assert.equal(200, resp.status)
     assert.equal("req-1", resp.request_id)
     assert.equal("req-1", resp.headers["X-Amzn-RequestId"]) -- case-insensitive
+    assert.equal(resp.headers, resp.headers) -- made once, when first read
+    local names = {}
+    for k in pairs(resp.headers) do names[#names + 1] = k end
+    table.sort(names)
+    assert.truthy(table.concat(names, " "):find("content-type", 1, true))
     assert.equal(1, resp.attempts)
+    assert.equal("fulfillment_outbound.getFulfillmentOrder", resp.operation)
   end)
 
   it("sends query parameters and a JSON body built from the model", function()

@@ -92,6 +92,32 @@ describe("core.session", function()
     assert.has_error(function() session{ headers_mt = "ci" } end, "session: 'headers_mt' must be a table")
   end)
 
+  it("returns the raw header block with header_block, which header() and parse_headers() read", function()
+    local s = session{ header_block = true }
+    local status, block = s:request{ url = srv.url .. "/multi-header" }
+    assert.equal(200, status)
+    assert.is_string(block)
+    assert.matches("^HTTP/1%.1 200", block)
+    assert.equal("one, two", core.header(block, "x-multi"))
+    assert.equal("one, two", core.header(block, "X-MULTI"))
+    assert.equal("padded", core.header(block, "x-spaced"))
+    assert.is_nil(core.header(block, "x-absent"))
+    local mt = { __index = function(t, k) return rawget(t, k:lower()) end }
+    local t = core.parse_headers(block, mt)
+    assert.equal(mt, getmetatable(t))
+    assert.equal("one, two", t["X-Multi"])
+    -- the same table a session without header_block gives
+    local _, plain = session():request{ url = srv.url .. "/multi-header" }
+    plain.date, t.date = nil, nil
+    assert.same(plain, setmetatable(t, nil))
+    local m = s:multi()
+    m:add{ url = srv.url .. "/multi-header" }
+    assert.equal("one, two", core.header(m:wait(10)[1].headers, "x-multi"))
+    m:close()
+    assert.is_nil(core.header("", "x"))
+    assert.same({}, core.parse_headers("HTTP/1.1 204 No Content\r\n\r\n"))
+  end)
+
   it("goes through a proxy named in the environment, and straight to the host without one", function()
     -- the spec's nginx stands in for the proxy: it serves /echo whatever host the
     -- absolute request line names; the host itself does not resolve

@@ -3,8 +3,9 @@
 --   transport:send(req) → status, headers, body | nil, message, kind
 --     req: { method, url, headers, body, timeout } (other fields are ignored);
 --     the transport adds the User-Agent (cfg.user_agent) unless req has one;
---     headers come back with lowercase names, read in any case (h["Retry-After"]);
---     kind names the failure (timeout, connect, resolve, tls, send, recv, closed, other).
+--     headers: a table with lowercase names, or the raw header block (the
+--     lines as received; spapi.headers reads either); kind names the failure
+--     (timeout, connect, resolve, tls, send, recv, closed, other).
 --   transport:multi() → m (optional: many requests at once)
 --     m:add(req) → id;  m:wait(timeout) → list of { id, status, headers, body }
 --     or { id, err = message, kind };  m:count();  m:close()
@@ -14,18 +15,12 @@ local mt = { __index = _M }
 
 local core = require "spapi.core"
 
--- response header names arrive lowercase; look-ups in any case find them
-local HEADERS_MT = { __index = function(t, k)
-  if type(k) == "string" then return rawget(t, k:lower()) end
-end }
-_M.HEADERS_MT = HEADERS_MT
-
 function _M.new(cfg)
   local session = core.session{
     connect_timeout = cfg.connect_timeout, timeout = cfg.timeout,
     proxy = cfg.proxy, noproxy = cfg.noproxy, cainfo = cfg.cainfo, capath = cfg.capath,
     verify = cfg.verify, user_agent = cfg.user_agent,
-    max_host_connections = cfg.max_connections, headers_mt = HEADERS_MT,
+    max_host_connections = cfg.max_connections, header_block = true,
   }
   return setmetatable({ session = session, name = "curl" }, mt)
 end
