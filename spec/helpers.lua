@@ -42,6 +42,21 @@ function H.run(cmd)
   return rc, (out:gsub("rc=%d+%s*$", ""))
 end
 
+--- fn(api_key, api_table, op_name, op) for every operation of every API, in name order.
+function H.each_operation(fn)
+  local index = require "spapi.operations"
+  local apis = {}
+  for k in pairs(index.apis) do apis[#apis + 1] = k end
+  table.sort(apis)
+  for _, api in ipairs(apis) do
+    local t = require(index.apis[api])
+    local names = {}
+    for n in pairs(t.operations) do names[#names + 1] = n end
+    table.sort(names)
+    for _, n in ipairs(names) do fn(api, t, n, t.operations[n]) end
+  end
+end
+
 function H.free_port()
   return require("spapi.core").free_port()
 end

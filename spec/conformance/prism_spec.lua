@@ -11,7 +11,6 @@
 local H = require "helpers"
 local request = require "spapi.request"
 local json = require "spapi.json"
-local index = require "spapi.operations"
 local cjson = require("cjson.safe").new()
 
 local ROOT, MODELS = H.root, H.models
@@ -302,18 +301,7 @@ local function sample_params(api, t, name, op, full)
   return params
 end
 
-local function each_operation(fn)
-  local apis = {}
-  for k in pairs(index.apis) do apis[#apis + 1] = k end
-  table.sort(apis)
-  for _, api in ipairs(apis) do
-    local t = require(index.apis[api])
-    local names = {}
-    for n in pairs(t.operations) do names[#names + 1] = n end
-    table.sort(names)
-    for _, n in ipairs(names) do fn(api, t, n, t.operations[n]) end
-  end
-end
+local each_operation = H.each_operation
 
 -- ---------------------------------------------------------------------------
 describe("request conformance against Prism (" .. sender_name .. ")", function()

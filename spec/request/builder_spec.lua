@@ -1,8 +1,8 @@
 -- spapi.builder: the compiled per-operation builders give exactly the request
 -- (or the error) request.build gives, on every operation of every model.
+local H = require "helpers"
 local builder = require "spapi.builder"
 local request = require "spapi.request"
-local operations = require "spapi.operations"
 local json = require "spapi.json"
 
 -- compiled → target, headers, body | nil, msg; the reference, in the same shape
@@ -40,22 +40,6 @@ local function same(api, op_name, params, what)
     end
   end
   return t2 ~= nil
-end
-
-local function apis()
-  local names = {}
-  for name in pairs(operations.apis) do names[#names + 1] = name end
-  table.sort(names)
-  local out = {}
-  for i, name in ipairs(names) do out[i] = require(operations.apis[name]) end
-  return out
-end
-
-local function op_names(api)
-  local names = {}
-  for name in pairs(api.operations) do names[#names + 1] = name end
-  table.sort(names)
-  return names
 end
 
 -- deterministic pseudo-random numbers (the same cases on every run and Lua)
@@ -100,24 +84,21 @@ describe("spapi.builder", function()
   it("gives request.build's request, or its error, for generated params on every operation", function()
     local r = rng(20261122)
     local compared, built = 0, 0
-    for _, api in ipairs(apis()) do
-      for _, op_name in ipairs(op_names(api)) do
-        local op = api.operations[op_name]
-        for case = 1, 120 do
-          local params = {}
-          for _, p in ipairs(op.params) do
-            -- required parameters are mostly present, optional ones half the time
-            if r(p.required and 8 or 2) ~= 1 then params[p.name] = value_for(p, r) end
-          end
-          if r(12) == 1 then params.unknownThing = "x" end
-          if r(12) == 1 then params.body = { any = "thing" } end
-          if same(api, op_name, params, "case " .. case) then built = built + 1 end
-          compared = compared + 1
+    H.each_operation(function(_, api, op_name, op)
+      for case = 1, 120 do
+        local params = {}
+        for _, p in ipairs(op.params) do
+          -- required parameters are mostly present, optional ones half the time
+          if r(p.required and 8 or 2) ~= 1 then params[p.name] = value_for(p, r) end
         end
-        same(api, op_name, nil, "with nil params")
-        same(api, op_name, {}, "with no params")
+        if r(12) == 1 then params.unknownThing = "x" end
+        if r(12) == 1 then params.body = { any = "thing" } end
+        if same(api, op_name, params, "case " .. case) then built = built + 1 end
+        compared = compared + 1
       end
-    end
+      same(api, op_name, nil, "with nil params")
+      same(api, op_name, {}, "with no params")
+    end)
     -- the generator reaches both outcomes often
     assert.is_true(compared >= 88 * 120)
     assert.is_true(built > compared / 5, "built " .. built .. " of " .. compared)
