@@ -475,7 +475,11 @@ function Client:_run(job, reuse)
   local plan, opts, cfg, limiter, auth = job.plan, job.opts, self.cfg, self.limiter, self.auth
   -- a plain call's token comes from the auth memo here; a missing or due one, an
   -- RDT or a signature go through _prepare
-  local key = not self.signs and not uses_rdt(self, job) and (auth.keys[plan.scope or true] or auth:lwa_key(plan.scope))
+  local key = plan.token_key
+  if key == nil or opts.rdt ~= nil then
+    key = not self.signs and not uses_rdt(self, job) and auth:lwa_key(plan.scope)
+    if opts.rdt == nil then plan.token_key = key end
+  end
   local memo_ref, memo_tok = auth.memo_ref, auth.memo_tok
   while true do
     local ref = key and memo_ref[key]
