@@ -211,6 +211,39 @@ local function find_token_field(doc, schema)
   return found
 end
 
+-- Where a body schema has date-time strings: dotted paths ("a.b", "list.[].when":
+-- "[]" is every item of an array), sorted. The client turns Unix seconds found
+-- there into ISO 8601, as it does for parameters.
+local function date_paths(doc, schema)
+  local out, seen = {}, {}
+  local function walk(s, prefix, depth, visiting)
+    if depth > 12 then return end
+    local name = ref_name(s)
+    if name then
+      if visiting[name] then return end
+      visiting[name] = true
+    end
+    local r = resolve(doc, s)
+    if type(r) == "table" then
+      if r.format == "date-time" and prefix ~= "" and not seen[prefix] then
+        seen[prefix] = true
+        out[#out + 1] = prefix
+      end
+      if type(r.properties) == "table" then
+        for _, k in ipairs(sorted_keys(r.properties)) do
+          walk(r.properties[k], prefix == "" and k or (prefix .. "." .. k), depth + 1, visiting)
+        end
+      end
+      if r.items then walk(r.items, prefix == "" and "[]" or (prefix .. ".[]"), depth + 1, visiting) end
+      for _, sub in ipairs(r.allOf or {}) do walk(sub, prefix, depth + 1, visiting) end
+    end
+    if name then visiting[name] = nil end
+  end
+  walk(schema, "", 0, {})
+  table.sort(out)
+  return out
+end
+
 local function success_response(op)
   local best
   for code in pairs(op.responses or {}) do
@@ -241,6 +274,8 @@ local function build_param(doc, p)
     out.schema = ref_name(p.schema)
     local req = required_props(doc, p.schema or {})
     if #req > 0 then out.body_required = req end
+    local dates = date_paths(doc, p.schema or {})
+    if #dates > 0 then out.body_dates = dates end
     return out
   end
   out.type = p.type
@@ -386,7 +421,7 @@ for i, k in ipairs({
   "api", "version", "title", "model",
   "summary", "method", "path", "rate", "burst", "restricted", "data_elements", "grantless", "scope",
   "sandbox_only", "deprecated", "consumes", "produces", "idempotent",
-  "name", "in", "required", "type", "format", "schema", "body_required", "enum", "items",
+  "name", "in", "required", "type", "format", "schema", "body_required", "body_dates", "enum", "items",
   "collection_format", "min_items", "max_items", "minimum", "maximum", "min_length", "max_length",
   "pattern", "default",
   "params", "paging", "token", "param", "exclusive", "success", "response_type", "response_schema",

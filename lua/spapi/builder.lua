@@ -190,6 +190,7 @@ local function generate(api, op_name, op)
             SLOW, " end")
         end
       end
+      if p.body_dates then emit(g, v, " = DATES(", v, ", ", constant(g, p.body_dates), ")") end
       emit(g, "body = JENC(", v, ") if not body then ", SLOW, " end")
       emit(g, "elseif type(", v, ") == 'string' then body = ", v)
       emit(g, "else ", SLOW, " end")
@@ -269,7 +270,7 @@ local function generate(api, op_name, op)
   local head = { "local U, SLOW = ..." }
   for n = 1, #g.up do head[#head + 1] = sformat("local K%d = U[%d]", n, n) end
   head[#head + 1] = "local type, next, floor, huge, find = type, next, math.floor, math.huge, string.find"
-  head[#head + 1] = "local ENC, FI, JENC, NULL, EMPTY = U.ENC, U.FI, U.JENC, U.NULL, U.EMPTY"
+  head[#head + 1] = "local ENC, FI, JENC, NULL, EMPTY, DATES = U.ENC, U.FI, U.JENC, U.NULL, U.EMPTY, U.DATES"
   return concat(head, "\n") .. "\n" .. concat(g.out, "\n"), g.up
 end
 
@@ -286,7 +287,8 @@ function _M.compile(api, op_name)
     return function(params, base) return slow(api, op_name, params, base) end
   end
   local src, up = generate(api, op_name, op)
-  up.ENC, up.FI, up.JENC, up.NULL, up.EMPTY = request.urlencode, request.fmt_integer, json.encode, json.null, EMPTY
+  up.ENC, up.FI, up.JENC, up.NULL, up.EMPTY, up.DATES = request.urlencode, request.fmt_integer, json.encode,
+    json.null, EMPTY, request.body_dates
   local chunk = assert(load(src, "=spapi.builder(" .. tostring(api.api) .. "." .. op_name .. ")"))
   f = chunk(up, function(params, base) return slow(api, op_name, params, base) end)
   compiled[op] = f

@@ -23,7 +23,7 @@
 local json = require "spapi.json"
 
 local type, pairs, ipairs, next, tostring, tonumber, select = type, pairs, ipairs, next, tostring, tonumber, select
-local error, pcall, require, setmetatable = error, pcall, require, setmetatable
+local error, pcall, require, setmetatable, getmetatable = error, pcall, require, setmetatable, getmetatable
 local floor, huge, abs = math.floor, math.huge, math.abs
 local concat, sort = table.concat, table.sort
 local sformat, sgsub, sfind, smatch, slower, ssub, sbyte = string.format, string.gsub, string.find,
@@ -156,6 +156,64 @@ local function iso8601(t)
   return osdate("!%Y-%m-%dT%H:%M:%SZ", floor(t))
 end
 
+-- Unix seconds that os.date can print (years 1 to 9999)
+local function unix_seconds(v)
+  return type(v) == "number" and v == v and v >= -62135596800 and v <= 253402300799
+end
+
+local function copy_of(t)
+  local c = {}
+  for k, x in pairs(t) do c[k] = x end
+  return setmetatable(c, getmetatable(t)) -- json.array marks stay
+end
+
+-- v with Unix seconds at path (segments from i on; "[]": every item) made ISO
+-- 8601; tables on the way are copied, never changed. → value, changed
+local function date_at(v, path, i)
+  if i > #path then
+    if unix_seconds(v) then return iso8601(v), true end
+    return v, false
+  end
+  if type(v) ~= "table" then return v, false end
+  local seg, out = path[i], nil
+  if seg == "[]" then
+    for k, x in ipairs(v) do
+      local nx, changed = date_at(x, path, i + 1)
+      if changed then
+        out = out or copy_of(v)
+        out[k] = nx
+      end
+    end
+  else
+    local nx, changed = date_at(v[seg], path, i + 1)
+    if changed then
+      out = copy_of(v)
+      out[seg] = nx
+    end
+  end
+  if out then return out, true end
+  return v, false
+end
+
+local split_cache = {}
+local function split_path(path)
+  local segs = split_cache[path]
+  if not segs then
+    segs = {}
+    for seg in path:gmatch("[^.]+") do segs[#segs + 1] = seg end
+    split_cache[path] = segs
+  end
+  return segs
+end
+
+--- body_dates(body, paths) → body with Unix seconds at the operation's date-time
+--- paths (a body parameter's body_dates) turned into ISO 8601; the caller's
+--- tables are not changed (what changes is copied).
+function _M.body_dates(v, paths)
+  for _, path in ipairs(paths) do v = date_at(v, split_path(path), 1) end
+  return v
+end
+
 local function check_string_rules(ctx, p, label, s)
   if p.enum then
     local found = false
@@ -206,8 +264,7 @@ local function scalar(ctx, p, label, v)
   elseif p.format == "date-time" then
     local s
     if tv == "number" then
-      -- Unix seconds from year 1 to 9999 (os.date refuses what it cannot represent)
-      if v ~= v or v < -62135596800 or v > 253402300799 then
+      if not unix_seconds(v) then
         fail(ctx, "%s must be a date-time (got %s)", label, tostring(v))
       end
       s = iso8601(v)
@@ -417,6 +474,7 @@ local function build(api, op_name, params)
             end
           end
         end
+        if p.body_dates then v = _M.body_dates(v, p.body_dates) end
         local s, err = json.encode(v)
         if not s then fail(ctx, "%s cannot be encoded as JSON: %s", label, tostring(err)) end
         body = s

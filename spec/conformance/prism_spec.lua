@@ -378,6 +378,28 @@ describe("request conformance against Prism (" .. sender_name .. ")", function()
     end
   end)
 
+  it("accepts those bodies with their date-times given as Unix seconds (spapi converts them)", function()
+    local function unix(v)
+      if type(v) == "table" then
+        local c = {}
+        for k, x in pairs(v) do c[k] = unix(x) end
+        return setmetatable(c, getmetatable(v))
+      end
+      if v == DATE then return 1704164645 end -- the same instant
+      return v
+    end
+    local converted = 0
+    for key, body in pairs(BODIES) do
+      local api, name = key:match("^(.-)%.(.+)$")
+      local numeric = unix(body)
+      local req = request.build(api, name, { body = numeric })
+      if req.body:find(DATE, 1, true) then converted = converted + 1 end
+      local probs = problems(exchange(req))
+      assert(#probs == 0, key .. ": " .. table.concat(probs, "; "))
+    end
+    assert.is_true(converted >= 3)
+  end)
+
   describe("negative cases (Prism must notice)", function()
     local function has(res, pattern)
       for _, v in ipairs(res.violations) do

@@ -65,6 +65,18 @@ local function value_for(p, r)
     local b = {}
     for _, k in ipairs(p.body_required or {}) do b[k] = r(4) == 1 and json.null or "v" end
     if r(5) == 1 then return '{"raw":"json"}' end
+    -- Unix seconds (or not) somewhere a date-time goes
+    if p.body_dates and r(2) == 1 then
+      local t = b
+      local path = {}
+      for seg in p.body_dates[r(#p.body_dates)]:gmatch("[^.]+") do path[#path + 1] = seg end
+      for i = 1, #path - 1 do
+        local k = path[i] == "[]" and 1 or path[i]
+        if type(t[k]) ~= "table" then t[k] = {} end
+        t = t[k]
+      end
+      t[path[#path]] = ({ 1700000000, "2024-01-02T03:04:05Z", 1e300 })[r(3)]
+    end
     return b
   end
   local t = p.type

@@ -360,3 +360,43 @@ describe("spapi.request.build edge cases", function()
     assert.truthy(err:find("missing required parameter 'reportTypes' (got an empty list)", 1, true), err)
   end)
 end)
+
+describe("spapi.request.build date-times inside bodies", function()
+  local function confirmation(shipped)
+    return { shipmentConfirmations = {
+      { purchaseOrderNumber = "PO-1", shipmentDetails = { shippedDate = shipped, shipmentStatus = "SHIPPED" } },
+      { purchaseOrderNumber = "PO-2", shipmentDetails = { shippedDate = "2026-11-20T10:00:00Z" } },
+    } }
+  end
+
+  it("turns Unix seconds where the model has a date-time into ISO 8601, at any depth", function()
+    local r = build("vendor_df_shipping", "submitShipmentConfirmations", { body = confirmation(1700000000) })
+    local sent = json.decode(r.body)
+    assert.equal("2023-11-14T22:13:20Z", sent.shipmentConfirmations[1].shipmentDetails.shippedDate)
+    assert.equal("2026-11-20T10:00:00Z", sent.shipmentConfirmations[2].shipmentDetails.shippedDate)
+    assert.equal("SHIPPED", sent.shipmentConfirmations[1].shipmentDetails.shipmentStatus)
+    r = build("reports", "createReport", { body = { reportType = "GET_MERCHANT_LISTINGS_ALL_DATA",
+      marketplaceIds = { "ATVPDKIKX0DER" }, dataStartTime = 1700000000.9 } })
+    assert.equal("2023-11-14T22:13:20Z", json.decode(r.body).dataStartTime)
+  end)
+
+  it("leaves the caller's tables as they were, and empty arrays as arrays", function()
+    local body = confirmation(1700000000)
+    local details = body.shipmentConfirmations[1].shipmentDetails
+    body.extra = json.array()
+    local r = build("vendor_df_shipping", "submitShipmentConfirmations", { body = body })
+    assert.equal(1700000000, details.shippedDate)
+    assert.equal(details, body.shipmentConfirmations[1].shipmentDetails)
+    assert.matches('"extra":%[%]', r.body)
+  end)
+
+  it("sends what is not Unix seconds as it is", function()
+    for _, v in ipairs({ "tomorrow", 1e300, true }) do
+      local r = build("vendor_df_shipping", "submitShipmentConfirmations", { body = confirmation(v) })
+      assert.equal(v, json.decode(r.body).shipmentConfirmations[1].shipmentDetails.shippedDate)
+    end
+    -- a JSON string body is not touched
+    local text = '{"shipmentConfirmations":[{"shipmentDetails":{"shippedDate":1700000000}}]}'
+    assert.equal(text, build("vendor_df_shipping", "submitShipmentConfirmations", { body = text }).body)
+  end)
+end)

@@ -36,7 +36,7 @@ return {
       produces = "application/json",
       idempotent = false,
       params = {
-        { name = "body", ["in"] = "body", required = true, type = "object", schema = "CreateFulfillmentOrderRequest", body_required = { "destinationAddress", "displayableOrderComment", "displayableOrderDate", "displayableOrderId", "items", "sellerFulfillmentOrderId", "shippingSpeedCategory" } },
+        { name = "body", ["in"] = "body", required = true, type = "object", schema = "CreateFulfillmentOrderRequest", body_required = { "destinationAddress", "displayableOrderComment", "displayableOrderDate", "displayableOrderId", "items", "sellerFulfillmentOrderId", "shippingSpeedCategory" }, body_dates = { "deliveryWindow.endDate", "deliveryWindow.startDate", "displayableOrderDate", "paymentInformation.[].paymentDate" } },
       },
       success = 200,
       response_type = "json",
@@ -264,7 +264,7 @@ return {
       produces = "application/json",
       idempotent = true,
       params = {
-        { name = "body", ["in"] = "body", required = true, type = "object", schema = "UpdateFulfillmentOrderRequest" },
+        { name = "body", ["in"] = "body", required = true, type = "object", schema = "UpdateFulfillmentOrderRequest", body_dates = { "displayableOrderDate" } },
         { name = "sellerFulfillmentOrderId", ["in"] = "path", required = true, type = "string", max_length = 40 },
       },
       success = 200,

@@ -38,7 +38,7 @@ return {
       idempotent = false,
       params = {
         { name = "x-amzn-fulfillment-service-id", ["in"] = "header", required = false, type = "string", max_length = 40 },
-        { name = "body", ["in"] = "body", required = true, type = "object", schema = "CreateOrderRequest", body_required = { "orderId", "lineItems", "destination" } },
+        { name = "body", ["in"] = "body", required = true, type = "object", schema = "CreateOrderRequest", body_required = { "orderId", "lineItems", "destination" }, body_dates = { "fulfillmentConfiguration.serviceLevel.deliveryInterval.endTime", "fulfillmentConfiguration.serviceLevel.deliveryInterval.startTime", "paymentInformation.payments.[].paymentTime" } },
       },
       success = 200,
       response_type = "json",
@@ -176,7 +176,7 @@ return {
         { name = "x-amzn-fulfillment-service-id", ["in"] = "header", required = false, type = "string", max_length = 40 },
         { name = "orderId", ["in"] = "path", required = true, type = "string", max_length = 40 },
         { name = "packageId", ["in"] = "path", required = true, type = "string" },
-        { name = "body", ["in"] = "body", required = true, type = "object", schema = "UpdatePackageRequest", body_required = { "status" } },
+        { name = "body", ["in"] = "body", required = true, type = "object", schema = "UpdatePackageRequest", body_required = { "status" }, body_dates = { "deliveryTime" } },
       },
       success = 204,
       response_type = "empty",

@@ -36,7 +36,7 @@ return {
       produces = "application/json",
       idempotent = false,
       params = {
-        { name = "body", ["in"] = "body", required = true, type = "object", schema = "CreateShipmentRequest", body_required = { "ShipmentRequestDetails", "ShippingServiceId" } },
+        { name = "body", ["in"] = "body", required = true, type = "object", schema = "CreateShipmentRequest", body_required = { "ShipmentRequestDetails", "ShippingServiceId" }, body_dates = { "ShipmentLevelSellerInputsList.[].AdditionalSellerInput.ValueAsTimestamp", "ShipmentRequestDetails.ItemList.[].ItemLevelSellerInputsList.[].AdditionalSellerInput.ValueAsTimestamp", "ShipmentRequestDetails.MustArriveByDate", "ShipmentRequestDetails.ShipDate" } },
       },
       success = 200,
       response_type = "json",
@@ -72,7 +72,7 @@ return {
       produces = "application/json",
       idempotent = false,
       params = {
-        { name = "body", ["in"] = "body", required = true, type = "object", schema = "GetEligibleShipmentServicesRequest", body_required = { "ShipmentRequestDetails" } },
+        { name = "body", ["in"] = "body", required = true, type = "object", schema = "GetEligibleShipmentServicesRequest", body_required = { "ShipmentRequestDetails" }, body_dates = { "ShipmentRequestDetails.ItemList.[].ItemLevelSellerInputsList.[].AdditionalSellerInput.ValueAsTimestamp", "ShipmentRequestDetails.MustArriveByDate", "ShipmentRequestDetails.ShipDate" } },
       },
       success = 200,
       response_type = "json",

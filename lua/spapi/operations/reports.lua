@@ -52,7 +52,7 @@ return {
       produces = "application/json",
       idempotent = false,
       params = {
-        { name = "body", ["in"] = "body", required = true, type = "object", schema = "CreateReportSpecification", body_required = { "marketplaceIds", "reportType" } },
+        { name = "body", ["in"] = "body", required = true, type = "object", schema = "CreateReportSpecification", body_required = { "marketplaceIds", "reportType" }, body_dates = { "dataEndTime", "dataStartTime" } },
       },
       success = 202,
       response_type = "json",
@@ -70,7 +70,7 @@ return {
       produces = "application/json",
       idempotent = false,
       params = {
-        { name = "body", ["in"] = "body", required = true, type = "object", schema = "CreateReportScheduleSpecification", body_required = { "marketplaceIds", "period", "reportType" } },
+        { name = "body", ["in"] = "body", required = true, type = "object", schema = "CreateReportScheduleSpecification", body_required = { "marketplaceIds", "period", "reportType" }, body_dates = { "nextReportCreationTime" } },
       },
       success = 201,
       response_type = "json",

@@ -62,7 +62,7 @@ return {
       produces = "application/json",
       idempotent = false,
       params = {
-        { name = "body", ["in"] = "body", required = true, type = "object", schema = "SubmitAcknowledgementRequest" },
+        { name = "body", ["in"] = "body", required = true, type = "object", schema = "SubmitAcknowledgementRequest", body_dates = { "orderAcknowledgements.[].acknowledgementDate" } },
       },
       success = 202,
       response_type = "json",

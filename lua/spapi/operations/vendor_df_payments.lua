@@ -18,7 +18,7 @@ return {
       produces = "application/json",
       idempotent = false,
       params = {
-        { name = "body", ["in"] = "body", required = true, type = "object", schema = "SubmitInvoiceRequest" },
+        { name = "body", ["in"] = "body", required = true, type = "object", schema = "SubmitInvoiceRequest", body_dates = { "invoices.[].invoiceDate" } },
       },
       success = 202,
       response_type = "json",

@@ -181,7 +181,7 @@ return {
       produces = "application/json",
       idempotent = false,
       params = {
-        { name = "body", ["in"] = "body", required = true, type = "object", schema = "SubmitShipmentConfirmationsRequest" },
+        { name = "body", ["in"] = "body", required = true, type = "object", schema = "SubmitShipmentConfirmationsRequest", body_dates = { "shipmentConfirmations.[].shipmentDetails.estimatedDeliveryDate", "shipmentConfirmations.[].shipmentDetails.shippedDate" } },
       },
       success = 202,
       response_type = "json",
@@ -199,7 +199,7 @@ return {
       produces = "application/json",
       idempotent = false,
       params = {
-        { name = "body", ["in"] = "body", required = true, type = "object", schema = "SubmitShipmentStatusUpdatesRequest" },
+        { name = "body", ["in"] = "body", required = true, type = "object", schema = "SubmitShipmentStatusUpdatesRequest", body_dates = { "shipmentStatusUpdates.[].statusUpdateDetails.shipmentSchedule.apptWindowEndDateTime", "shipmentStatusUpdates.[].statusUpdateDetails.shipmentSchedule.apptWindowStartDateTime", "shipmentStatusUpdates.[].statusUpdateDetails.shipmentSchedule.estimatedDeliveryDateTime", "shipmentStatusUpdates.[].statusUpdateDetails.statusDateTime" } },
       },
       success = 202,
       response_type = "json",
