@@ -451,8 +451,19 @@ local function rate_error(job, needed)
     message = fmt("the next request slot is %.2fs away, more than max_wait allows", needed) }
 end
 
-function Client:_wait_budget(job)
-  return max(0, min(job.opts.max_wait or self.cfg.max_wait, job.deadline - clock.monotonic()))
+-- With `left` seconds to the call's deadline: how long the rate limiter may wait
+-- (max_wait, never past the deadline), and how long an attempt may take (never
+-- past it either).
+local function wait_budget(self, job, left)
+  local budget = job.opts.max_wait or self.cfg.max_wait
+  if left < budget then budget = left > 0 and left or 0 end
+  return budget
+end
+
+local function attempt_timeout(self, job, left)
+  local timeout = job.opts.timeout or self.cfg.timeout
+  if left < timeout then timeout = left > 0.001 and left or 0.001 end
+  return timeout
 end
 
 ---------------------------------------------------------------------------
@@ -464,15 +475,10 @@ function Client:call(name, params, opts)
   return self:_run(self:_job(name, params, opts, 2), true)
 end
 
--- an attempt never outlives the call's deadline
-function Client:_attempt_timeout(job)
-  return min(job.opts.timeout or self.cfg.timeout, max(0.001, job.deadline - clock.monotonic()))
-end
-
 -- one job, sequentially, to its end → body, response | nil, err. With `reuse`,
 -- the job (which nothing else holds) is left to the operation's next call.
 function Client:_run(job, reuse)
-  local plan, opts, cfg, limiter, auth = job.plan, job.opts, self.cfg, self.limiter, self.auth
+  local plan, opts, limiter, auth = job.plan, job.opts, self.limiter, self.auth
   -- a plain call's token comes from the auth memo here; a missing or due one, an
   -- RDT or a signature go through _prepare
   local key = plan.token_key
@@ -489,18 +495,14 @@ function Client:_run(job, reuse)
       local ok, err = self:_prepare(job)
       if not ok then return nil, err end
     end
-    -- the rate limiter may wait at most max_wait, and never past the deadline
     local left = job.deadline - clock.monotonic()
-    local budget = opts.max_wait or cfg.max_wait
-    if left < budget then budget = left > 0 and left or 0 end
-    local waited, needed = limiter:reserve(plan.rl_key, plan.rate, plan.burst, budget)
+    local waited, needed = limiter:reserve(plan.rl_key, plan.rate, plan.burst, wait_budget(self, job, left))
     if not waited then return nil, rate_error(job, needed) end
-    if waited > 0 then clock.sleep(waited) end
-    -- an attempt never outlives the call's deadline
-    if waited > 0 then left = job.deadline - clock.monotonic() end
-    local timeout = opts.timeout or cfg.timeout
-    if left < timeout then timeout = left > 0.001 and left or 0.001 end
-    job.timeout = timeout
+    if waited > 0 then
+      clock.sleep(waited)
+      left = job.deadline - clock.monotonic()
+    end
+    job.timeout = attempt_timeout(self, job, left)
     local action, a, b
     if self.debug then
       action, a, b = self:_outcome(job, self:_exchange(job))
@@ -555,7 +557,8 @@ function Client:batch(list, opts)
         local launch = true
         if not job.reserved then
           local plan = job.plan
-          local wait, needed = self.limiter:reserve(plan.rl_key, plan.rate, plan.burst, self:_wait_budget(job))
+          local wait, needed = self.limiter:reserve(plan.rl_key, plan.rate, plan.burst,
+            wait_budget(self, job, job.deadline - now))
           if not wait then
             finish(job, { ok = false, err = rate_error(job, needed) })
             launch = false
@@ -573,7 +576,7 @@ function Client:batch(list, opts)
             finish(job, { ok = false, err = err })
           else
             job.debug_t0 = self.debug and self:_debug_request(job)
-            job.timeout = self:_attempt_timeout(job)
+            job.timeout = attempt_timeout(self, job, job.deadline - clock.monotonic())
             inflight[m:add(job)] = job
             running = running + 1
           end
