@@ -124,11 +124,11 @@ end
 
 --- An LWA access token (cached). scope: for grantless operations.
 function _M:access_token(scope)
-  local key = self.keys[scope or true] or self:lwa_key(scope)
-  local ref = self.memo_ref[key]
-  if ref and clock.now() < ref then return self.memo_tok[key] end
+  local key = self:lwa_key(scope)
+  local tok = memo_get(self, key)
+  if tok then return tok end
   local store = self.store
-  local tok = fresh(store:get(key))
+  tok = fresh(store:get(key))
   if tok then return memo(self, key, tok, last_ref) end
   -- single flight: one refresh at a time; others wait for its result (bounded)
   if not store:lock(key .. ":lock", 30) then
