@@ -49,6 +49,7 @@ typedef struct req {
   lua_Integer id;
   CURLcode rc;     /* result once done (multi) */
   struct req *next;
+  struct req *busy_next; /* the next request down the session's busy stack */
 } req;
 
 /* Response header names already made into Lua strings, by the bytes received
@@ -71,9 +72,9 @@ typedef struct session {
   CURLSH *share;
   req *pool[POOL_MAX];
   int npool;
-  req *busy;       /* the request being performed by session:request (still set after a
-                      Lua memory error while its response was pushed: reclaimed by the
-                      next request or close) */
+  req *busy;       /* the requests session:request is performing, innermost first (Lua
+                      code run while a response is pushed, a finalizer, may make one of
+                      its own); see busy_push/busy_pop */
   int closed;
   int nmulti;      /* live multis using the share */
   double connect_timeout, timeout;
@@ -786,6 +787,7 @@ static int l_parse_headers(lua_State *L) {
   const char *p = luaL_checklstring(L, 1, &len), *q = p, *end = p + len;
   int n = 0;
   if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
+  lua_settop(L, 2); /* the table goes to slot 3 (slot 2: the metatable or nil) */
   while (q < end && (q = (const char *)memchr(q, '\n', (size_t)(end - q))) != NULL) {
     n++;
     q++;
@@ -837,6 +839,8 @@ static void session_free_share(session *s) {
   }
 }
 
+/* Requests still running (close from Lua code run inside one of them) free
+ * their handle when they end; __gc frees what memory errors left busy. */
 static int session_close(lua_State *L) {
   session *s = check_session(L, 1);
   if (!s->closed) {
@@ -844,14 +848,24 @@ static int session_close(lua_State *L) {
     s->closed = 1;
     for (i = 0; i < s->npool; i++) req_free(s->pool[i]);
     s->npool = 0;
-    req_free(s->busy);
-    s->busy = NULL;
     if (s->names_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, s->names_ref);
     s->names_ref = LUA_NOREF; /* a multi still running pushes names without the cache */
     if (s->hmt_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, s->hmt_ref);
     s->hmt_ref = LUA_NOREF;
   }
   session_free_share(s);
+  return 0;
+}
+
+/* Unreachable: no request can be running, so every busy entry is a leftover. */
+static int session_gc(lua_State *L) {
+  session *s = check_session(L, 1);
+  session_close(L);
+  while (s->busy != NULL) {
+    req *r = s->busy;
+    s->busy = r->busy_next;
+    req_free(r);
+  }
   return 0;
 }
 
@@ -934,22 +948,36 @@ static int push_failure(lua_State *L, req *r) {
   return 4;
 }
 
+static void busy_push(session *s, req *r) {
+  r->busy_next = s->busy;
+  s->busy = r;
+}
+
+/* Takes r off the busy stack and gives it back. Entries above r belong to
+ * requests a Lua error unwound while their response was pushed (nested requests
+ * end before the one they run in): they are done with and go back too. */
+static void busy_pop(session *s, req *r) {
+  while (s->busy != NULL && s->busy != r) {
+    req *stale = s->busy;
+    s->busy = stale->busy_next;
+    pool_give(s, stale);
+  }
+  if (s->busy == r) s->busy = r->busy_next;
+  r->busy_next = NULL;
+  pool_give(s, r);
+}
+
 static int session_request(lua_State *L) {
   session *s = open_session(L, 1, "request");
   reqopts o;
   req *r;
   long status = 0;
   read_opts(L, 2, s, &o, "request");
-  if (s->busy != NULL) { /* left by a memory error during an earlier response */
-    pool_give(s, s->busy);
-    s->busy = NULL;
-  }
   r = pool_take(s);
   if (r == NULL) return luaL_error(L, "request: out of memory");
-  s->busy = r;
+  busy_push(s, r);
   if (req_setup(r, &o) != 0) {
-    s->busy = NULL;
-    pool_give(s, r);
+    busy_pop(s, r);
     return luaL_error(L, "request: cannot configure libcurl (out of memory?)");
   }
   r->rc = curl_easy_perform(r->easy);
@@ -958,16 +986,14 @@ static int session_request(lua_State *L) {
     int n;
     req_desc(r, o.method, o.url, o.url_len);
     n = push_failure(L, r);
-    s->busy = NULL;
-    pool_give(s, r);
+    busy_pop(s, r);
     return n;
   }
   curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
   spapi_pushint(L, status);
   push_headers(L, s, r);
   lua_pushlstring(L, r->body.p ? r->body.p : "", r->body.len);
-  s->busy = NULL;
-  pool_give(s, r);
+  busy_pop(s, r);
   return 3;
 }
 
@@ -1198,7 +1224,7 @@ static const luaL_Reg multi_methods[] = {
 };
 
 static void new_class(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction gc,
-                      lua_CFunction tostring) {
+                      lua_CFunction close, lua_CFunction tostring) {
   if (luaL_newmetatable(L, name)) {
     lua_newtable(L);
     int i;
@@ -1208,7 +1234,7 @@ static void new_class(lua_State *L, const char *name, const luaL_Reg *methods, l
     lua_setfield(L, -2, "__index");
     lua_pushcfunction(L, gc);
     lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, gc);
+    lua_pushcfunction(L, close);
     lua_setfield(L, -2, "__close");
     lua_pushcfunction(L, tostring);
     lua_setfield(L, -2, "__tostring");
@@ -1231,8 +1257,8 @@ void spapi_http_open(lua_State *L) {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     inited = 1;
   }
-  new_class(L, SESSION_MT, session_methods, session_close, session_tostring);
-  new_class(L, MULTI_MT, multi_methods, multi_close, multi_tostring);
+  new_class(L, SESSION_MT, session_methods, session_gc, session_close, session_tostring);
+  new_class(L, MULTI_MT, multi_methods, multi_close, multi_close, multi_tostring);
   luaL_setfuncs(L, funcs, 0);
   {
     curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);

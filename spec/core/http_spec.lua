@@ -116,6 +116,60 @@ describe("core.session", function()
     m:close()
     assert.is_nil(core.header("", "x"))
     assert.same({}, core.parse_headers("HTTP/1.1 204 No Content\r\n\r\n"))
+    assert.is_nil(getmetatable(core.parse_headers(block)))
+  end)
+
+  -- Lua code can run while a response is pushed (a __gc finalizer run by the
+  -- GC step of lua_pushlstring) and make a request on the same session: the
+  -- outer request's handle must stay its own (found in review: an earlier
+  -- reclaim gave it to the inner request, then freed it twice).
+  it("keeps a request's response intact when a finalizer makes a request on the same session mid-response", function()
+    local web = H.nginx([[
+      location /a { content_by_lua_block { ngx.header["X-Pad"] = string.rep("p", 4000) ngx.print(string.rep("A", 64)) } }
+      location /b { content_by_lua_block { ngx.print(string.rep("B", 64)) } }
+    ]])
+    local script = H.tmpdir("reenter") .. "/reenter.lua"
+    local f = assert(io.open(script, "w"))
+    f:write([==[
+local url = arg[1]
+local core = require "spapi.core"
+local s = core.session{ timeout = 5, header_block = true }
+local request = s.request
+local jit = rawget(_G, "jit")
+local armed, ran = false, 0
+local function fin()
+  ran = ran + 1
+  if armed then armed = false; request(s, { url = url .. "/b" }) end
+end
+local mt = { __gc = fin }
+if not jit then collectgarbage("incremental", 200, 100, 10) end
+local bad, want, req = 0, string.rep("A", 64), { url = url .. "/a" }
+for _ = 1, 20 do
+  collectgarbage()
+  ran = 0
+  for _ = 1, 5000 do
+    if jit then local p = newproxy(true); getmetatable(p).__gc = fin else setmetatable({}, mt) end
+  end
+  -- leave the collector in its finalizer phase, with finalizers still pending
+  collectgarbage("stop")
+  repeat collectgarbage("step", 0) until ran > 0
+  collectgarbage("restart")
+  armed = true
+  local _, _, body = request(s, req)
+  armed = false
+  if body ~= want then bad = bad + 1 end
+end
+collectgarbage()
+for _ = 1, 5 do local st, _, b = request(s, req); if st ~= 200 or b ~= want then bad = bad + 1 end end
+s:close()
+io.write("bad ", bad)
+]==])
+    f:close()
+    local lua = rawget(_G, "jit") and "luajit" or "lua5.4"
+    local rc, out = H.run(string.format("cd %q && LUA_PATH='lua/?.lua;;' LUA_CPATH=%q %s %q %q", H.root,
+      package.cpath, lua, script, web.url))
+    assert.equal("bad 0", out)
+    assert.equal(0, rc)
   end)
 
   it("goes through a proxy named in the environment, and straight to the host without one", function()
