@@ -35,10 +35,12 @@ local SEPARATORS = { csv = ",", ssv = " ", tsv = "\t", pipes = "|" }
 
 -- Code generation ----------------------------------------------------------
 -- g.out: lines; g.up: values the chunk receives (K1, K2, ...)
+local LOCAL_CONSTANTS = 40 -- past these, U[n] (LuaJIT allows a function 60 upvalues)
+
 local function constant(g, v)
   local n = #g.up + 1
   g.up[n] = v
-  return "K" .. n
+  return n <= LOCAL_CONSTANTS and ("K" .. n) or ("U[" .. n .. "]")
 end
 
 local function emit(g, ...)
@@ -108,7 +110,10 @@ local function list(g, p, v, key, qpiece)
   if not scalar(probe, items, "x", "xs") then return false end
   emit(g, "if type(", v, ") ~= 'table' then ", SLOW, " end")
   emit(g, "local n = #", v)
-  emit(g, "if n == 0 or next(", v, ", n) ~= nil then ", SLOW, " end")
+  -- a list and nothing else: its keys are 1..n (counted: a key may come anywhere)
+  emit(g, "if n == 0 then ", SLOW, " end")
+  emit(g, "local c = 0 for _ in next, ", v, " do c = c + 1 end")
+  emit(g, "if c ~= n then ", SLOW, " end")
   if p.max_items then emit(g, "if n > ", p.max_items, " then ", SLOW, " end") end
   if p.min_items then emit(g, "if n < ", p.min_items, " then ", SLOW, " end") end
   emit(g, "for i = 1, n do")
@@ -226,9 +231,14 @@ local function generate(api, op_name, op)
         end
       end
       if not handled then
-        -- not a kind compiled here: the slow path whenever it is given
+        -- not a kind compiled here: the slow path whenever it is given, and
+        -- always when it must be (request.build names it when it is missing)
         g.out[#g.out] = nil
-        emit(g, "if ", v, " ~= nil then ", SLOW, " end")
+        if p.required or where == "path" then
+          emit(g, "do ", SLOW, " end")
+        else
+          emit(g, "if ", v, " ~= nil then ", SLOW, " end")
+        end
       elseif p.required or where == "path" then
         emit(g, "if ", v, " == nil then ", SLOW, " end")
       end
@@ -251,6 +261,7 @@ local function generate(api, op_name, op)
   if pos <= #tpl or #pieces == 0 then pieces[#pieces + 1] = sformat("%q", tpl:sub(pos)) end
   -- the URL in one concatenation
   local path = concat(pieces, " .. ")
+  if fixed and #fixed == 0 then fixed = nil end -- no query parameter was compiled
   if fixed then
     emit(g, "return base .. ", path, " .. ", concat(fixed, " .. "), ", H, body")
   else
@@ -267,7 +278,7 @@ local function generate(api, op_name, op)
     table.insert(g.out, decl_at, "local " .. concat(decl, ", "))
   end
   local head = { "local U, SLOW = ..." }
-  for n = 1, #g.up do head[#head + 1] = sformat("local K%d = U[%d]", n, n) end
+  for n = 1, math.min(#g.up, LOCAL_CONSTANTS) do head[#head + 1] = sformat("local K%d = U[%d]", n, n) end
   head[#head + 1] = "local type, next, floor, huge, find = type, next, math.floor, math.huge, string.find"
   head[#head + 1] = "local ENC, FI, JENC, NULL, EMPTY, DATES = U.ENC, U.FI, U.JENC, U.NULL, U.EMPTY, U.DATES"
   return concat(head, "\n") .. "\n" .. concat(g.out, "\n"), g.up

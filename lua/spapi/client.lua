@@ -172,6 +172,7 @@ end
 
 -- The same as one response table (LWA, documents). → resp | nil, kind, message
 function Client:_send(req)
+  req.timeout = req.timeout or self.cfg.timeout
   local status, headers, body = self:_exchange(req)
   if not status then return nil, body, headers end
   return { status = status, headers = hdr.table(headers), body = body }
@@ -372,7 +373,7 @@ end
 local block_of = setmetatable({}, { __mode = "k" })
 local RESPONSE = { __index = function(t, k)
   if k ~= "headers" then return nil end
-  local h = hdr.table(block_of[t] or {})
+  local h = hdr.table(block_of[t])
   rawset(t, "headers", h)
   return h
 end }

@@ -18,12 +18,13 @@ _M.MT = MT
 --- get(h, name) → value | nil. name: lowercase.
 function _M.get(h, name)
   if type(h) == "string" then return header(h, name) end
-  return h[name]
+  return h and h[name]
 end
 
---- table(h) → the headers as a table, looked up in any case.
+--- table(h) → the headers as a table, looked up in any case (none: an empty one).
 function _M.table(h)
   if type(h) == "string" then return parse_headers(h, MT) end
+  if h == nil then return setmetatable({}, MT) end
   if getmetatable(h) == nil then setmetatable(h, MT) end
   return h
 end

@@ -153,7 +153,8 @@ _M._regex_to_lua = regex_to_lua
 
 -- Unix seconds → "2024-01-02T03:04:05Z"
 local function iso8601(t)
-  return osdate("!%Y-%m-%dT%H:%M:%SZ", floor(t))
+  local d = osdate("!*t", floor(t))
+  return sformat("%04d-%02d-%02dT%02d:%02d:%02dZ", d.year, d.month, d.day, d.hour, d.min, d.sec)
 end
 
 -- Unix seconds that os.date can print (years 1 to 9999)

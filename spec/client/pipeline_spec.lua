@@ -57,6 +57,26 @@ describe("client pipeline", function()
     assert.matches("Platform=Linux%)$", ua)
   end)
 
+  -- a list table that also holds other keys is refused, wherever those keys
+  -- come in the table's traversal order (a table filled key by key)
+  it("raises on a list parameter that also has other keys, whatever their order in the table", function()
+    -- a table shaped as a user fills one key by key; keep the first whose
+    -- integer keys come last in traversal order (the case the builder misses)
+    local list
+    for trial = 1, 400 do
+      local t = {}
+      for j = 1, trial % 13 + 1 do t["k" .. (trial * 7 + j)] = j end
+      for j = 1, trial % 3 + 1 do t[j] = "POST_ORDER_FULFILLMENT_DATA" end
+      if next(t, #t) == nil then list = t break end
+    end
+    assert.is_table(list, "no such table on this runtime")
+    local sp = srv.client()
+    local ok, err = pcall(sp.call, sp, "feeds.getFeeds", { feedTypes = list })
+    assert.is_false(ok, "the call was sent: " .. tostring(srv.log()[1] and srv.log()[1].query))
+    assert.matches("parameter 'feedTypes' must be a list", tostring(err), 1, true)
+    assert.equal(0, srv.counters().requests)
+  end)
+
   it("raises before any request on a missing or wrong parameter, naming it and the operation", function()
     local sp = srv.client()
     local ok, msg = pcall(sp.vendor_df_orders.getOrders, { createdBefore = "2026-11-21T00:00:00Z" })
@@ -358,6 +378,28 @@ describe("client pipeline", function()
     local _, resp = assert(sp.fulfillment_outbound.getFeatures{ marketplaceId = "ATVPDKIKX0DER" })
     assert.equal(5, resp.rate_limit)
     assert.equal(5, (sp.limiter:limits(sp.sp_id .. ":fulfillment_outbound.getFeatures")))
+  end)
+
+  it("takes a transport of the config's own, returning header tables, blocks or none", function()
+    local curl = require("spapi.transport.curl").new{ timeout = 5 }
+    for _, shape in ipairs({ "table", "none" }) do
+      local seen = {}
+      local transport = { send = function(_, req)
+        seen[#seen + 1] = req.timeout
+        local status, block, body = curl:send(req)
+        if not status then return status, block, body end
+        if shape == "table" then return status, require("spapi.core").parse_headers(block), body end
+        return status, nil, body
+      end }
+      local sp = srv.client{ transport = transport }
+      local body, resp = sp.fulfillment_outbound.getFulfillmentOrder{ sellerFulfillmentOrderId = "A-1" }
+      assert.is_table(body, tostring(resp))
+      assert.equal(shape == "table" and "req-1" or nil, resp.request_id)
+      assert.equal(shape == "table" and "req-1" or nil, resp.headers["X-Amzn-RequestId"])
+      for _, t in ipairs(seen) do assert.is_number(t) end -- LWA and the call, each with a timeout
+      assert.is_true(#seen >= 2)
+    end
+    curl:close()
   end)
 
   it("reuses one keep-alive connection for sequential calls", function()

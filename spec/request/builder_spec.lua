@@ -52,9 +52,21 @@ local function rng(seed)
 end
 
 local LONG = string.rep("x", 300)
+
+-- a list that also has other keys, filled key by key so that those keys come
+-- before the items in traversal order (a table constructor never does that)
+local function mixed_list()
+  for trial = 1, 400 do
+    local t = {}
+    for j = 1, trial % 13 + 1 do t["k" .. (trial * 7 + j)] = j end
+    for j = 1, trial % 3 + 1 do t[j] = "x" .. j end
+    if next(t, #t) == nil then return t end
+  end
+  return { "x", k = "v" }
+end
 local SCALARS = { "A-1", "a b/c+%\195\169", "", ".", "..", "...", "ATVPDKIKX0DER", 0, 1, 7, 2.5, -3, 1e300,
   true, false, "true", "false", "2024-01-02T03:04:05Z", "2024-01-02", 1700000000, LONG, "line\nbreak",
-  json.null, {}, { "x", "y" }, { "a b" }, { 1, 2 }, { "x", nil, "z" }, { a = 1 }, { "x", k = "v" } }
+  json.null, {}, { "x", "y" }, { "a b" }, { 1, 2 }, { "x", nil, "z" }, { a = 1 }, { "x", k = "v" }, mixed_list() }
 
 -- a value for parameter p: usually a plausible one, often something wrong
 local function value_for(p, r)
@@ -174,5 +186,36 @@ describe("spapi.builder", function()
     local src = builder.source(mcf, "getFulfillmentOrder")
     assert.matches('"/fba/outbound/2020%-07%-01/fulfillmentOrders/" %.%. P1', src)
     assert.truthy(load(src, "=src"))
+  end)
+
+  -- parameters of kinds the compiled code does not handle (here a number) go to
+  -- request.build, also when they are required and missing (no shipped model
+  -- has such a required parameter; compile takes any operation table)
+  it("names a missing required parameter of a kind it does not compile, as request.build does", function()
+    local builder, request = require "spapi.builder", require "spapi.request"
+    local api = { api = "review", operations = { getThing = { method = "GET", path = "/things/{id}", params = {
+      { name = "id", ["in"] = "path", required = true, type = "string" },
+      { name = "name", ["in"] = "query", required = true, type = "string" },
+      { name = "ratio", ["in"] = "query", required = true, type = "number" },
+    } } } }
+    local params = { id = "x", name = "n" } -- no ratio
+    local r, msg = request.try(api, "getThing", params)
+    assert.is_nil(r)
+    assert.matches("missing required parameter 'ratio'", msg, 1, true)
+    local url, msg2 = builder.compile(api, "getThing")(params, "")
+    assert.is_nil(url, "compiled builder gave " .. tostring(url))
+    assert.equal(msg, msg2)
+  end)
+
+  -- every query parameter required, none of a compiled kind: the URL is not
+  -- built in one concatenation then (there is nothing to put in it)
+  it("compiles an operation whose required query parameters are all of kinds it does not compile", function()
+    local builder = require "spapi.builder"
+    local api = { api = "review", operations = { getRatio = { method = "GET", path = "/ratio", params = {
+      { name = "ratio", ["in"] = "query", required = true, type = "number" },
+    } } } }
+    local ok, f = pcall(builder.compile, api, "getRatio")
+    assert.is_true(ok, tostring(f))
+    assert.equal("/ratio?ratio=0.5", (f({ ratio = 0.5 }, "")))
   end)
 end)
