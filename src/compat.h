@@ -52,6 +52,8 @@ static inline void spapi_compat_setmetatable(lua_State *L, const char *tname) {
 #define luaL_newlibtable(L, l)   lua_createtable((L), 0, (int)(sizeof(l) / sizeof((l)[0]) - 1))
 #define luaL_newlib(L, l)        (luaL_newlibtable((L), (l)), luaL_setfuncs((L), (l), 0))
 #define lua_rawlen(L, i)         lua_objlen((L), (i))
+#define lua_absindex(L, i) \
+  ((i) > 0 || (i) <= LUA_REGISTRYINDEX ? (i) : lua_gettop(L) + (i) + 1)
 #define spapi_newuserdata(L, sz) lua_newuserdata((L), (sz))
 
 #else

@@ -27,6 +27,8 @@
 #define POOL_MAX 64
 #define USER_AGENT "spapi/0.1 (Language=Lua)"
 #define LINES_STACK 2048 /* request header lines kept on the C stack up to this size */
+#define PICK_MAX 4       /* response headers a session can pick out (session option 'pick') */
+#define PICK_LEN 64
 
 typedef struct req {
   CURL *easy;
@@ -42,6 +44,11 @@ typedef struct req {
   spapi_buf body;  /* response body */
   spapi_buf rhdr;  /* raw header lines of the latest (final) response */
   int nrhdr;       /* how many lines rhdr holds */
+  /* the picked headers of the latest response: value at rhdr.p + pick_off[i],
+   * pick_len[i] bytes; pick_seen[i]: how many lines had the name (0, 1, 2 = more) */
+  size_t pick_off[PICK_MAX], pick_len[PICK_MAX];
+  unsigned char pick_seen[PICK_MAX];
+  const struct session *owner; /* the session whose pool the handle is in */
   spapi_buf desc;  /* "METHOD URL" for messages */
   char errbuf[CURL_ERROR_SIZE];
   double timeout;
@@ -87,6 +94,10 @@ typedef struct session {
   int names_ref;   /* registry: array of the lowercase names of names[] (LUA_NOREF: none) */
   int hmt_ref;     /* registry: metatable given to response header tables (LUA_NOREF: none) */
   int header_block; /* return response headers as the raw block of lines, not a table */
+  int json_ref;    /* registry: the JSON decoder for requests with json = true (LUA_NOREF: none) */
+  int npick;       /* header names to pick out of each response (lowercase) */
+  size_t pick_nl[PICK_MAX];
+  char pick[PICK_MAX][PICK_LEN];
   hname names[NAME_SLOTS];
 } session;
 
@@ -155,6 +166,7 @@ static req *pool_take(session *s) {
   if (s->npool > 0) return s->pool[--s->npool];
   r = (req *)calloc(1, sizeof(req));
   if (r == NULL) return NULL;
+  r->owner = s;
   r->easy = curl_easy_init();
   if (r->easy == NULL || !req_init_static(s, r)) {
     req_free(r);
@@ -196,18 +208,45 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud) {
   return n;
 }
 
+/* b is lowercase */
+static int same_name_ci(const char *a, const char *b, size_t n);
+
+/* Notes where the line just appended at rhdr offset off holds a picked header. */
+static void pick_line(req *r, const char *line, size_t n, size_t off) {
+  const struct session *s = r->owner;
+  int i;
+  char c0 = n > 0 ? line[0] : 0;
+  if (c0 >= 'A' && c0 <= 'Z') c0 = (char)(c0 + 32);
+  for (i = 0; i < s->npick; i++) {
+    size_t nl = s->pick_nl[i], vs, ve;
+    /* the first byte rejects most other lines */
+    if (n <= nl || c0 != s->pick[i][0] || line[nl] != ':' || !same_name_ci(line, s->pick[i], nl)) continue;
+    vs = nl + 1;
+    ve = n;
+    while (vs < ve && (line[vs] == ' ' || line[vs] == '\t')) vs++;
+    while (ve > vs && (line[ve - 1] == '\n' || line[ve - 1] == '\r' || line[ve - 1] == ' ' || line[ve - 1] == '\t')) ve--;
+    if (r->pick_seen[i] < 2) r->pick_seen[i]++;
+    r->pick_off[i] = off + vs;
+    r->pick_len[i] = ve - vs;
+    return;
+  }
+}
+
 static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud) {
   req *r = (req *)ud;
-  size_t n = size * nmemb;
+  size_t n = size * nmemb, off;
   if (n >= 5 && memcmp(ptr, "HTTP/", 5) == 0) { /* a new response begins */
     spapi_buf_reset(&r->rhdr);
     r->nrhdr = 0;
+    memset(r->pick_seen, 0, sizeof(r->pick_seen));
   }
   r->nrhdr++; /* libcurl passes one whole line per call */
+  off = r->rhdr.len;
   if (!buf_append(&r->rhdr, ptr, n)) {
     r->oom = 1;
     return 0;
   }
+  if (r->owner->npick > 0) pick_line(r, ptr, n, off);
   return n;
 }
 
@@ -261,7 +300,7 @@ typedef struct reqopts {
   const char *method, *url, *body, *accept_encoding;
   size_t body_len, url_len;
   double timeout, connect_timeout;
-  int follow, has_body, has_ua;
+  int follow, has_body, has_ua, json;
   lines hl; /* header lines */
 } reqopts;
 
@@ -383,10 +422,10 @@ static double req_num(lua_State *L, const char *name, const char *op) {
 /* Request option and result field names, kept as upvalues 2.. of the methods
  * (see new_class) so that reading an option or setting a field interns nothing. */
 static const char *const OPT_NAMES[] = {"url", "method", "body", "accept_encoding", "timeout", "connect_timeout",
-                                        "follow", "headers", "id", "status", "err", "kind", "curl_code", NULL};
+                                        "follow", "headers", "id", "status", "err", "kind", "curl_code", "json", NULL};
 enum {
   OPT_URL, OPT_METHOD, OPT_BODY, OPT_AE, OPT_TIMEOUT, OPT_CTIMEOUT, OPT_FOLLOW, OPT_HEADERS,
-  F_ID, F_STATUS, F_ERR, F_KIND, F_CODE, OPT_N
+  F_ID, F_STATUS, F_ERR, F_KIND, F_CODE, OPT_JSON, OPT_N
 };
 #define F_HEADERS OPT_HEADERS
 #define F_BODY OPT_BODY
@@ -409,7 +448,7 @@ static void read_opts(lua_State *L, int t, session *s, reqopts *o, const char *o
   o->body_len = o->url_len = 0;
   o->timeout = s->timeout;
   o->connect_timeout = s->connect_timeout;
-  o->follow = o->has_ua = 0;
+  o->follow = o->has_ua = o->json = 0;
   luaL_checktype(L, t, LUA_TTABLE);
   lines_init(L, &o->hl);
   if (opt_get(L, t, OPT_METHOD) != LUA_TNIL) o->method = req_str(L, "method", op, NULL);
@@ -429,6 +468,9 @@ static void read_opts(lua_State *L, int t, session *s, reqopts *o, const char *o
   lua_pop(L, 1);
   opt_get(L, t, OPT_FOLLOW);
   o->follow = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  opt_get(L, t, OPT_JSON);
+  o->json = lua_toboolean(L, -1);
   lua_pop(L, 1);
   if (opt_get(L, t, OPT_HEADERS) != LUA_TNIL) read_headers(L, lua_gettop(L), o, op);
   lua_pop(L, 1);
@@ -499,6 +541,7 @@ static int req_setup(req *r, const reqopts *o) {
   spapi_buf_reset(&r->body);
   spapi_buf_reset(&r->rhdr);
   r->nrhdr = 0;
+  memset(r->pick_seen, 0, sizeof(r->pick_seen));
   spapi_buf_reset(&r->desc);
   if (!req_headers(r, &o->hl)) return -1;
   ok &= curl_easy_setopt(e, CURLOPT_URL, o->url) == CURLE_OK;
@@ -852,6 +895,8 @@ static int session_close(lua_State *L) {
     s->names_ref = LUA_NOREF; /* a multi still running pushes names without the cache */
     if (s->hmt_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, s->hmt_ref);
     s->hmt_ref = LUA_NOREF;
+    if (s->json_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, s->json_ref);
+    s->json_ref = LUA_NOREF;
   }
   session_free_share(s);
   return 0;
@@ -876,6 +921,33 @@ static int dupopt(lua_State *L, int t, const char *name, char **dst) {
   return *dst != NULL;
 }
 
+/* session option pick = { name, ... }: header names whose values request()
+ * returns after the body (see session_request). */
+static void read_pick(lua_State *L, int t, session *s) {
+  int i, n;
+  spapi_rawfield(L, t, "pick");
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    return;
+  }
+  if (!lua_istable(L, -1)) luaL_error(L, "session: 'pick' must be a list of header names");
+  n = (int)lua_rawlen(L, -1);
+  if (n > PICK_MAX) luaL_error(L, "session: 'pick' takes at most %d names", PICK_MAX);
+  for (i = 0; i < n; i++) {
+    size_t nl, k;
+    const char *name;
+    lua_rawgeti(L, -1, i + 1);
+    name = lua_tolstring(L, -1, &nl);
+    if (lua_type(L, -1) != LUA_TSTRING || nl >= PICK_LEN || !valid_header_name(name, nl))
+      luaL_error(L, "session: 'pick' entry %d must be a header name shorter than %d bytes", i + 1, PICK_LEN);
+    for (k = 0; k < nl; k++) s->pick[i][k] = (name[k] >= 'A' && name[k] <= 'Z') ? (char)(name[k] + 32) : name[k];
+    s->pick_nl[i] = nl;
+    lua_pop(L, 1);
+  }
+  s->npick = n;
+  lua_pop(L, 1);
+}
+
 static int l_session(lua_State *L) {
   session *s;
   int t;
@@ -887,7 +959,7 @@ static int l_session(lua_State *L) {
   t = 1;
   s = (session *)spapi_newuserdata(L, sizeof(session));
   memset(s, 0, sizeof(*s));
-  s->names_ref = s->hmt_ref = LUA_NOREF;
+  s->names_ref = s->hmt_ref = s->json_ref = LUA_NOREF;
   luaL_setmetatable(L, SESSION_MT);
   s->connect_timeout = opt_num(L, t, "connect_timeout", "session", 10.0);
   s->timeout = opt_num(L, t, "timeout", "session", 60.0);
@@ -931,6 +1003,11 @@ static int l_session(lua_State *L) {
   spapi_rawfield(L, t, "header_block");
   s->header_block = lua_toboolean(L, -1);
   lua_pop(L, 1);
+  read_pick(L, t, s);
+  spapi_rawfield(L, t, "json");
+  if (spapi_json_is_decoder(L, -1)) s->json_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  else if (!lua_isnil(L, -1)) return luaL_error(L, "session: 'json' must be a decoder made by core.json_decoder");
+  else lua_pop(L, 1);
   spapi_rawfield(L, t, "headers_mt");
   if (lua_istable(L, -1)) s->hmt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   else if (!lua_isnil(L, -1)) return luaL_error(L, "session: 'headers_mt' must be a table");
@@ -967,11 +1044,27 @@ static void busy_pop(session *s, req *r) {
   pool_give(s, r);
 }
 
-static int session_request(lua_State *L) {
-  session *s = open_session(L, 1, "request");
+/* Pushes the body of r decoded (1) when it is a JSON object or array, else
+ * pushes nothing (0): the caller pushes the text. */
+static int push_json_body(lua_State *L, session *s, req *r) {
+  const char *p = r->body.p, *end = p + r->body.len;
+  int ok;
+  while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
+  if (p == end || (*p != '{' && *p != '[')) return 0;
+  if (!spapi_buf_reserve(&r->body, 1)) return 0;
+  r->body.p[r->body.len] = '\0'; /* the decoder reads up to a NUL */
+  lua_rawgeti(L, LUA_REGISTRYINDEX, s->json_ref);
+  ok = spapi_json_decode_mem(L, -1, r->body.p, r->body.len);
+  lua_remove(L, ok ? -2 : -1);
+  return ok;
+}
+
+/* One request, the table at index 2 (see session_request). */
+static int do_request(lua_State *L, session *s) {
   reqopts o;
   req *r;
   long status = 0;
+  int i;
   read_opts(L, 2, s, &o, "request");
   r = pool_take(s);
   if (r == NULL) return luaL_error(L, "request: out of memory");
@@ -992,9 +1085,41 @@ static int session_request(lua_State *L) {
   curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
   spapi_pushint(L, status);
   push_headers(L, s, r);
-  lua_pushlstring(L, r->body.p ? r->body.p : "", r->body.len);
+  if (!(o.json && status >= 200 && status < 300 && s->json_ref != LUA_NOREF && push_json_body(L, s, r)))
+    lua_pushlstring(L, r->body.p ? r->body.p : "", r->body.len);
+  for (i = 0; i < s->npick; i++) {
+    if (r->pick_seen[i] == 1) lua_pushlstring(L, r->rhdr.p + r->pick_off[i], r->pick_len[i]);
+    else if (r->pick_seen[i] == 0) lua_pushboolean(L, 0);
+    else lua_pushnil(L); /* repeated: the caller joins them from the headers */
+  }
   busy_pop(s, r);
-  return 3;
+  return 3 + s->npick;
+}
+
+/* session:request(req) → status, headers, body, picked... | nil, message, kind, curl_code
+ * body: with req.json and the session's json decoder, a 2xx body that is a JSON
+ * object or array comes decoded (a table); otherwise the text.
+ * picked: one value per name of the session's pick option, false when the
+ * response has no such header, nil when it has several (read the headers). */
+static int session_request(lua_State *L) {
+  return do_request(L, open_session(L, 1, "request"));
+}
+
+/* session:sender() → send(_, req): session:request as a function of two
+ * arguments whose first is ignored, for a transport table's send method. */
+static int session_send(lua_State *L) {
+  session *s = (session *)lua_touserdata(L, lua_upvalueindex(2 + OPT_N));
+  if (s->closed) return luaL_error(L, "request: the session is closed");
+  return do_request(L, s);
+}
+
+static int session_sender(lua_State *L) {
+  int i;
+  open_session(L, 1, "sender");
+  for (i = 1; i <= 1 + OPT_N; i++) lua_pushvalue(L, lua_upvalueindex(i));
+  lua_pushvalue(L, 1);
+  lua_pushcclosure(L, session_send, 2 + OPT_N);
+  return 1;
 }
 
 static int session_stats(lua_State *L) {
@@ -1209,6 +1334,7 @@ static int multi_tostring(lua_State *L) {
 
 static const luaL_Reg session_methods[] = {
   {"request", session_request},
+  {"sender", session_sender},
   {"multi", session_multi},
   {"stats", session_stats},
   {"close", session_close},

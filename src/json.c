@@ -48,6 +48,8 @@ typedef struct jparser {
   const unsigned char *end;
   int depth;
   int scratch_slot;         /* stack slot anchoring the scratch userdata */
+  int cache_slot;           /* stack slot of the key cache (Lua 5.3+) */
+  int mt_slot;              /* index of array_mt (a stack slot or an upvalue) */
   unsigned char *scratch;
   size_t scratch_cap;
   const char *err;          /* static message when parsing failed */
@@ -125,7 +127,6 @@ static unsigned char *put_utf8(unsigned char *o, unsigned long cp) {
  * looks up, so it goes without. */
 #define JSON_KEY_CACHE 512        /* a power of 2 */
 #define JSON_KEY_CACHE_MAXLEN 40  /* Lua 5.4's short strings */
-#define JSON_KEY_CACHE_SLOT 3
 
 static unsigned key_slot(const unsigned char *s, size_t len) {
   uint64_t a = 0, b = 0, x;
@@ -140,9 +141,9 @@ static unsigned key_slot(const unsigned char *s, size_t len) {
   return (unsigned)(x >> 40) & (JSON_KEY_CACHE - 1);
 }
 
-static void push_key(lua_State *L, const unsigned char *s, size_t len) {
+static void push_key(lua_State *L, int cache, const unsigned char *s, size_t len) {
   lua_Integer slot = (lua_Integer)key_slot(s, len) + 1;
-  if (lua_rawgeti(L, JSON_KEY_CACHE_SLOT, slot) == LUA_TSTRING) {
+  if (lua_rawgeti(L, cache, slot) == LUA_TSTRING) {
     size_t n;
     const char *c = lua_tolstring(L, -1, &n);
     if (n == len && memcmp(c, s, len) == 0) return;
@@ -150,7 +151,7 @@ static void push_key(lua_State *L, const unsigned char *s, size_t len) {
   lua_pop(L, 1);
   lua_pushlstring(L, (const char *)s, len);
   lua_pushvalue(L, -1);
-  lua_rawseti(L, JSON_KEY_CACHE_SLOT, slot);
+  lua_rawseti(L, cache, slot);
 }
 #endif
 
@@ -166,7 +167,7 @@ static int parse_string(jparser *j, int key) {
     while (!str_stop[*q]) q++;
     if (*q == '"') {   /* no escapes: straight from the text */
 #if LUA_VERSION_NUM >= 503
-      if (key && q - start <= JSON_KEY_CACHE_MAXLEN) push_key(L, start, (size_t)(q - start));
+      if (key && q - start <= JSON_KEY_CACHE_MAXLEN) push_key(L, j->cache_slot, start, (size_t)(q - start));
       else
 #endif
       lua_pushlstring(L, (const char *)start, (size_t)(q - start));
@@ -357,7 +358,7 @@ static int parse_array(jparser *j) {
   if (*j->p == ']') {   /* [] → a new empty table that re-encodes as [] */
     j->p++;
     lua_createtable(L, 0, 0);
-    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_pushvalue(L, j->mt_slot);
     lua_setmetatable(L, -2);
     return 1;
   }
@@ -533,6 +534,8 @@ static int json_decode(lua_State *L) {
   j.s = j.p = (const unsigned char *)s;
   j.end = j.s + n;
   j.scratch_slot = 2;
+  j.cache_slot = 3;
+  j.mt_slot = lua_upvalueindex(1);
   if (parse_value(&j)) {
     skip_ws(&j);
     if (j.p == j.end) return 1;
@@ -544,6 +547,45 @@ static int json_decode(lua_State *L) {
            (unsigned long)(j.errat - j.s) + 1);
   lua_pushstring(L, msg);
   return 2;
+}
+
+int spapi_json_is_decoder(lua_State *L, int i) {
+  return lua_tocfunction(L, i) == json_decode;
+}
+
+/* Decodes s[0..n) (s[n] must be '\0') for C code holding the text outside Lua:
+ * 1 and the value pushed, or 0 and nothing pushed when the text is not JSON (the
+ * decoder's own message is for a json.decode of the same text to give). decoder:
+ * the stack index of a decode function made by core.json_decoder (its array_mt
+ * and key cache serve). Raises only a memory error. */
+int spapi_json_decode_mem(lua_State *L, int decoder, const char *s, size_t n) {
+  jparser j;
+  int top;
+  decoder = lua_absindex(L, decoder);
+  top = lua_gettop(L);
+  if (!lua_checkstack(L, 8)) return 0;
+  lua_pushnil(L);                  /* top + 1: the scratch userdata, once needed */
+  lua_getupvalue(L, decoder, 1);   /* top + 2: array_mt */
+#if LUA_VERSION_NUM >= 503
+  lua_getupvalue(L, decoder, 2);   /* top + 3: the key cache */
+#endif
+  memset(&j, 0, sizeof(j));
+  j.L = L;
+  j.s = j.p = (const unsigned char *)s;
+  j.end = j.s + n;
+  j.scratch_slot = top + 1;
+  j.mt_slot = top + 2;
+  j.cache_slot = top + 3;
+  if (parse_value(&j)) {
+    skip_ws(&j);
+    if (j.p == j.end) {
+      lua_replace(L, top + 1);
+      lua_settop(L, top + 1);
+      return 1;
+    }
+  }
+  lua_settop(L, top);
+  return 0;
 }
 
 /* core.json_decoder(array_mt) → decode */

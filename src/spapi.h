@@ -45,6 +45,10 @@ static inline void spapi_rawfield(lua_State *L, int t, const char *name) {
   lua_rawget(L, t);
 }
 
+/* JSON text held by C (see json.c): 1 and the value pushed, or 0 (not JSON). */
+SPAPI_HIDDEN int spapi_json_is_decoder(lua_State *L, int i);
+SPAPI_HIDDEN int spapi_json_decode_mem(lua_State *L, int decoder, const char *s, size_t n);
+
 /* RFC 3986 percent-encoding of s into b (unreserved kept, %XX uppercase). */
 SPAPI_HIDDEN int spapi_urlencode_buf(spapi_buf *b, const char *s, size_t n);
 

@@ -36,6 +36,17 @@ local srv = H.nginx([[
     ngx.say("ok")
   } }
   location /redirect { return 302 /echo?from=redirect; }
+  location /picked { content_by_lua_block {
+    ngx.header["X-Amzn-RequestId"] = "  rid-1 "
+    ngx.header["x-amzn-ratelimit-limit"] = ngx.var.arg_twice and { "5", "6" } or nil
+    ngx.header["X-Amzn-RequestId-Not"] = "other"
+    ngx.say("ok")
+  } }
+  location /picked-redirect { add_header X-Amzn-RequestId rid-redirect; return 302 /echo; }
+  location /json { content_by_lua_block {
+    ngx.status = tonumber(ngx.var.arg_status) or 200
+    ngx.print(ngx.var.arg_body and ngx.unescape_uri(ngx.var.arg_body) or '{"a":[1,{"b":null}],"e":[]}')
+  } }
   location /slow { content_by_lua_block {
     ngx.sleep(tonumber(ngx.var.arg_s) or 3)
     ngx.say("slept ", ngx.var.arg_i or "")
@@ -52,6 +63,7 @@ local srv = H.nginx([[
 ]])
 
 local function session(opts) return core.session(opts) end
+local function ngx_escape(v) return (v:gsub("[^%w]", function(c) return string.format("%%%02X", c:byte()) end)) end
 
 describe("core.session", function()
   it("is a userdata with a safe __tostring", function()
@@ -117,6 +129,71 @@ describe("core.session", function()
     assert.is_nil(core.header("", "x"))
     assert.same({}, core.parse_headers("HTTP/1.1 204 No Content\r\n\r\n"))
     assert.is_nil(getmetatable(core.parse_headers(block)))
+  end)
+
+  it("picks named headers out of each response, after the body", function()
+    local s = session{ header_block = true, pick = { "x-amzn-requestid", "X-AMZN-RATELIMIT-LIMIT" } }
+    local status, block, body, rid, limit, extra = s:request{ url = srv.url .. "/picked" }
+    assert.equal(200, status)
+    assert.equal("ok\n", body)
+    assert.equal("rid-1", rid)            -- any case, trimmed; X-Amzn-RequestId-Not is another header
+    assert.is_false(limit)                -- absent
+    assert.is_nil(extra)
+    assert.equal("rid-1", core.header(block, "x-amzn-requestid"))
+    -- a header sent twice is left to the caller (nil), who joins it from the headers
+    local _, headers, _, rid2, limit2 = s:request{ url = srv.url .. "/picked?twice=1" }
+    assert.equal("rid-1", rid2)
+    assert.is_nil(limit2)
+    assert.equal("5, 6", core.header(headers, "x-amzn-ratelimit-limit"))
+    -- with a redirect followed, the final response's headers count
+    local _, _, _, rid3 = s:request{ url = srv.url .. "/picked-redirect", follow = true }
+    assert.is_false(rid3)
+    local _, _, _, rid4 = s:request{ url = srv.url .. "/picked-redirect" }
+    assert.equal("rid-redirect", rid4)
+    -- a failure returns no picks
+    assert.same({ n = 4 }, { n = select("#", s:request{ url = "http://127.0.0.1:1/" }) })
+    assert.has_error(function() session{ pick = "x" } end, "session: 'pick' must be a list of header names")
+    assert.has_error(function() session{ pick = { "a", "b", "c", "d", "e" } } end)
+    assert.has_error(function() session{ pick = { "bad name" } } end)
+  end)
+
+  it("gives a send function for transport tables (its first argument ignored)", function()
+    local s = session{ pick = { "x-amzn-requestid" } }
+    local send = s:sender()
+    local status, headers, body, rid = send({}, { url = srv.url .. "/picked" })
+    assert.equal(200, status)
+    assert.equal("ok\n", body)
+    assert.equal("rid-1", rid)
+    assert.equal("rid-1", headers["x-amzn-requestid"])
+    s:close()
+    assert.has_error(function() send({}, { url = srv.url .. "/picked" }) end, "request: the session is closed")
+  end)
+
+  it("decodes a 2xx JSON object or array body when the request asks (json = true)", function()
+    local json = require "spapi.json"
+    local s = session{ json = json.decode }
+    local function get(q, want_json)
+      local status, _, body = s:request{ url = srv.url .. "/json" .. (q or ""), json = want_json }
+      return body, status
+    end
+    local body = get(nil, true)
+    assert.same({ a = { 1, { b = json.null } }, e = {} }, body)
+    assert.equal(json.array_mt, getmetatable(body.e)) -- [] stays an array
+    assert.equal('{"a":[1,{"b":null}],"e":[]}', get(nil, false)) -- not asked: the text
+    assert.same({ 1, 2 }, get("?body=" .. ngx_escape(" [1,2] "), true))
+    -- anything else comes as the text, for the caller to handle
+    assert.equal("42", get("?body=42", true))                     -- not an object or array
+    assert.equal('{"a":', get("?body=" .. ngx_escape('{"a":'), true)) -- not JSON
+    assert.equal('{"a":1} x', get("?body=" .. ngx_escape('{"a":1} x'), true))
+    local text, status = get("?status=400&body=" .. ngx_escape('{"errors":[]}'), true)
+    assert.equal(400, status)
+    assert.equal('{"errors":[]}', text)
+    assert.equal("", get("?status=200&body=", true))
+    -- a session without a decoder returns the text
+    local _, _, plain = session():request{ url = srv.url .. "/json", json = true }
+    assert.equal('{"a":[1,{"b":null}],"e":[]}', plain)
+    assert.has_error(function() session{ json = function() end } end,
+      "session: 'json' must be a decoder made by core.json_decoder")
   end)
 
   -- Lua code can run while a response is pushed (a __gc finalizer run by the
