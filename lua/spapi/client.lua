@@ -23,6 +23,9 @@ local type, pairs, ipairs, tostring, tonumber, setmetatable, rawget, rawset, pca
   type, pairs, ipairs, tostring, tonumber, setmetatable, rawget, rawset, pcall, error
 local fmt, floor, random, min, max = string.format, math.floor, math.random, math.min, math.max
 local hget = hdr.get
+-- the call path's functions, defined below (locals: the sugar's calls do no
+-- method look-ups)
+local new_job, run_job, outcome
 
 _M.VERSION = "0.1.0"
 
@@ -95,9 +98,10 @@ local function api_proxy(self, key)
   proxy = setmetatable({}, { __index = function(_, op)
     local full = key .. "." .. op
     resolve(full, 2)
+    local plan = self:_plan(full, 2)
     local f = function(a, b, c)
       if a == proxy then a, b = b, c end -- tolerate proxy:op{...}
-      return self:_run(self:_job(full, a, b, 2), true)
+      return run_job(self, new_job(self, plan, a, b, 2), true)
     end
     rawset(proxy, op, f)
     return f
@@ -161,13 +165,16 @@ Client.__index = Client
 -- transport + debug hook
 ---------------------------------------------------------------------------
 -- One exchange through the transport, seen by the debug hook.
--- → status, headers, body | nil, message, kind
+-- → status, headers, body [, request_id, rate_limit] | nil, message, kind
 function Client:_exchange(req)
   if not self.debug then return self.transport:send(req) end
   local t0 = self:_debug_request(req)
-  local status, headers, body = self.transport:send(req)
+  local json_wanted = req.json
+  req.json = nil -- the hook sees the body's text
+  local status, headers, body, request_id, rate_limit = self.transport:send(req)
+  req.json = json_wanted
   self:_debug_result(req, t0, status, headers, body)
-  return status, headers, body
+  return status, headers, body, request_id, rate_limit
 end
 
 -- The same as one response table (LWA, documents). → resp | nil, kind, message
@@ -249,7 +256,11 @@ end
 -- A job is the HTTP request of one call (method, url, headers, body, timeout:
 -- what the transport reads) plus the call's state across attempts.
 function Client:_job(name, params, opts, level)
-  local plan = self.plans[name] or self:_plan(name, level + 1)
+  return new_job(self, self.plans[name] or self:_plan(name, level + 1), params, opts, level) -- (a tail call)
+end
+
+-- the job of a call to plan's operation; errors at the caller's level + 1
+function new_job(self, plan, params, opts, level)
   if params ~= nil and type(params) ~= "table" then
     error(fmt("spapi: %s: parameters must be a table (got %s)", plan.name, type(params)), level + 1)
   end
@@ -257,16 +268,17 @@ function Client:_job(name, params, opts, level)
   local url, headers, body = plan.build(params, cfg.endpoint, job and job.headers)
   if not url then error(headers, level + 1) end
   opts = opts or NO_OPTS
-  local deadline = clock.monotonic() + (opts.deadline or cfg.deadline)
+  -- the deadline (job.deadline, monotonic) is set when the call starts: by
+  -- run_job's first attempt, or by batch for all its jobs at once
   if job and job.headers == headers then -- the finished job of an earlier call, made new
     plan.spare = nil
     job.url, job.body, job.timeout, job.opts, job.attempts, job.deadline, job.reauthed =
-      url, body, cfg.timeout, opts, 0, deadline, nil
+      url, body, cfg.timeout, opts, 0, false, nil
     return job
   end
   return {
-    method = plan.method, url = url, headers = headers, body = body,
-    timeout = cfg.timeout, plan = plan, opts = opts, attempts = 0, deadline = deadline, reauthed = nil,
+    method = plan.method, url = url, headers = headers, body = body, json = not plan.binary,
+    timeout = cfg.timeout, plan = plan, opts = opts, attempts = 0, deadline = false, reauthed = nil,
   }
 end
 
@@ -390,12 +402,16 @@ local function response(status, headers, request_id, rate_limit, attempts, opera
 end
 
 -- One attempt's outcome, from what the transport returned (status, headers, body
--- | nil, message, kind). → "done", body, response | "error", err | "retry", delay
-function Client:_outcome(job, status, headers, raw)
+-- [, request_id, limit] | nil, message, kind).
+-- → "done", body, response | "error", err | "retry", delay
+function outcome(self, job, status, headers, raw, request_id, limit)
   job.attempts = job.attempts + 1
   if not status then return self:_lost(job, headers, raw) end
   local plan = job.plan
-  local limit, rate_limit = hget(headers, "x-amzn-ratelimit-limit"), nil
+  -- the transport may have picked these out of the headers already (false: absent)
+  if request_id == nil then request_id = hget(headers, "x-amzn-requestid") end
+  if limit == nil then limit = hget(headers, "x-amzn-ratelimit-limit") end
+  local rate_limit
   if limit then
     -- the store hears of a rate only when it changes
     if limit ~= plan.limit_seen then
@@ -404,8 +420,9 @@ function Client:_outcome(job, status, headers, raw)
     end
     rate_limit = plan.limit_num
   end
-  local meta = response(status, headers, hget(headers, "x-amzn-requestid"), rate_limit, job.attempts, plan.name)
+  local meta = response(status, headers, request_id or nil, rate_limit, job.attempts, plan.name)
   if status >= 200 and status < 300 then
+    if type(raw) == "table" then return "done", raw, meta end -- decoded by the transport
     local binary = plan.binary
     if raw == nil or raw == "" or binary then
       return "done", (raw ~= "" and binary) and raw or {}, meta
@@ -473,12 +490,12 @@ end
 --- client:call("api.operationId", params [, opts]) → body, response | nil, err
 -- opts: timeout, deadline, max_retries, max_wait, rdt (force/skip a restricted data token)
 function Client:call(name, params, opts)
-  return self:_run(self:_job(name, params, opts, 2), true)
+  return run_job(self, self:_job(name, params, opts, 2), true)
 end
 
 -- one job, sequentially, to its end → body, response | nil, err. With `reuse`,
 -- the job (which nothing else holds) is left to the operation's next call.
-function Client:_run(job, reuse)
+function run_job(self, job, reuse)
   local plan, opts, limiter, auth = job.plan, job.opts, self.limiter, self.auth
   -- a plain call's token comes from the auth memo here; a missing or due one, an
   -- RDT or a signature go through _prepare
@@ -489,26 +506,32 @@ function Client:_run(job, reuse)
   end
   local memo_ref, memo_tok = auth.memo_ref, auth.memo_tok
   while true do
-    local ref = key and memo_ref[key]
-    if ref and clock.now() < ref then
+    local now, ref = clock.now(), key and memo_ref[key]
+    if ref and now < ref then
       job.headers["x-amz-access-token"] = memo_tok[key]
     else
       local ok, err = self:_prepare(job)
       if not ok then return nil, err end
+      now = clock.now()
     end
-    local left = job.deadline - clock.monotonic()
-    local waited, needed = limiter:reserve(plan.rl_key, plan.rate, plan.burst, wait_budget(self, job, left))
+    local t, deadline = clock.monotonic(), job.deadline
+    if not deadline then
+      deadline = t + (opts.deadline or self.cfg.deadline)
+      job.deadline = deadline
+    end
+    local left = deadline - t
+    local waited, needed = limiter:reserve(plan.rl_key, plan.rate, plan.burst, wait_budget(self, job, left), now)
     if not waited then return nil, rate_error(job, needed) end
     if waited > 0 then
       clock.sleep(waited)
-      left = job.deadline - clock.monotonic()
+      left = deadline - clock.monotonic()
     end
     job.timeout = attempt_timeout(self, job, left)
     local action, a, b
     if self.debug then
-      action, a, b = self:_outcome(job, self:_exchange(job))
+      action, a, b = outcome(self, job, self:_exchange(job))
     else
-      action, a, b = self:_outcome(job, self.transport:send(job))
+      action, a, b = outcome(self, job, self.transport:send(job))
     end
     if action ~= "retry" then
       if reuse then plan.spare = job end
@@ -532,11 +555,13 @@ function Client:batch(list, opts)
     jobs[i] = self:_job(item[1] or item.operation, item[2] or item.params, item[3] or item.opts, 2)
     jobs[i].index = i
   end
+  local t0 = clock.monotonic() -- every call's deadline counts from here
+  for _, job in ipairs(jobs) do job.deadline = t0 + (job.opts.deadline or self.cfg.deadline) end
   local results, n = {}, #jobs
   if n == 0 then return results end
   if not self.transport.multi then
     for i, job in ipairs(jobs) do
-      local body, meta = self:_run(job)
+      local body, meta = run_job(self, job)
       results[i] = body and { ok = true, body = body, response = meta } or { ok = false, err = meta }
     end
     return results
@@ -600,7 +625,7 @@ function Client:batch(list, opts)
         local status, headers, body = r.status, r.headers, r.body
         if not status then headers, body = r.err, r.kind end
         if job.debug_t0 then self:_debug_result(job, job.debug_t0, status, headers, body) end
-        local action, a, b = self:_outcome(job, status, headers, body)
+        local action, a, b = outcome(self, job, status, headers, body)
         if action == "done" then
           finish(job, { ok = true, body = a, response = b })
         elseif action == "error" then

@@ -33,8 +33,9 @@ end
 
 --- Reserve one request. Returns the seconds to wait before sending (0 = now), or
 --- nil, needed when the wait would exceed max_wait (nothing reserved then).
-function _M:reserve(key, rate, burst, max_wait)
-  local now = clock.now()
+--- now: the caller's clock.now(), if it has just read it.
+function _M:reserve(key, rate, burst, max_wait, now)
+  now = now or clock.now()
   local l = self.learned[key]
   if l == nil or now - l[3] > 1 then l = learned(self, key, now) end
   rate, burst = l[1] or rate, l[2] or burst

@@ -380,22 +380,34 @@ describe("client pipeline", function()
     assert.equal(5, (sp.limiter:limits(sp.sp_id .. ":fulfillment_outbound.getFeatures")))
   end)
 
-  it("takes a transport of the config's own, returning header tables, blocks or none", function()
+  it("takes a transport of the config's own, returning header tables, blocks or none, text or decoded bodies", function()
     local curl = require("spapi.transport.curl").new{ timeout = 5 }
-    for _, shape in ipairs({ "table", "none" }) do
+    for _, shape in ipairs({ "table", "none", "block", "as-is" }) do
       local seen = {}
       local transport = { send = function(_, req)
         seen[#seen + 1] = req.timeout
-        local status, block, body = curl:send(req)
+        local r = {}
+        for k, v in pairs(req) do r[k] = v end
+        if shape ~= "as-is" then r.json = nil end -- a transport that never decodes
+        local status, block, body, rid, limit = curl:send(r)
         if not status then return status, block, body end
+        assert.equal(shape == "as-is" and req.json == true and status == 200, type(body) == "table")
         if shape == "table" then return status, require("spapi.core").parse_headers(block), body end
+        if shape == "block" then return status, block, body end -- no picked values: read from the block
+        if shape == "as-is" then return status, block, body, rid, limit end
         return status, nil, body
       end }
       local sp = srv.client{ transport = transport }
       local body, resp = sp.fulfillment_outbound.getFulfillmentOrder{ sellerFulfillmentOrderId = "A-1" }
       assert.is_table(body, tostring(resp))
-      assert.equal(shape == "table" and "req-1" or nil, resp.request_id)
-      assert.equal(shape == "table" and "req-1" or nil, resp.headers["X-Amzn-RequestId"])
+      assert.equal("/fba/outbound/2020-07-01/fulfillmentOrders/A-1", body.echo.path)
+      if shape == "none" then
+        assert.is_nil(resp.request_id)
+        assert.is_nil(resp.headers["X-Amzn-RequestId"])
+      else
+        assert.matches("^req%-%d+$", resp.request_id)
+        assert.equal(resp.request_id, resp.headers["X-Amzn-RequestId"])
+      end
       for _, t in ipairs(seen) do assert.is_number(t) end -- LWA and the call, each with a timeout
       assert.is_true(#seen >= 2)
     end
@@ -438,7 +450,12 @@ describe("client pipeline", function()
     local events = {}
     local sp = srv.client{ debug = function(ev) events[#events + 1] = ev end,
       aws_access_key = "AKIDEXAMPLE", aws_secret_key = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY" }
-    assert(sp.fulfillment_outbound.getFeatures{ marketplaceId = "ATVPDKIKX0DER" })
+    local body = assert(sp.fulfillment_outbound.getFeatures{ marketplaceId = "ATVPDKIKX0DER" })
+    assert.is_table(body)
+    local last = events[#events]
+    assert.equal("response", last.phase)
+    assert.is_string(last.body) -- the hook sees the text the server sent
+    assert.same(body, require("spapi.json").decode(last.body))
     local dump = {}
     local function walk(v)
       if type(v) == "table" then for k, x in pairs(v) do walk(k); walk(x) end else dump[#dump + 1] = tostring(v) end

@@ -1,10 +1,16 @@
 -- The default transport: libcurl through the C core (one share handle, reused
 -- easy handles, keep-alive). The transport interface:
---   transport:send(req) → status, headers, body | nil, message, kind
---     req: { method, url, headers, body, timeout } (other fields are ignored);
---     the transport adds the User-Agent (cfg.user_agent) unless req has one;
+--   transport:send(req) → status, headers, body [, request_id, rate_limit]
+--                       | nil, message, kind
+--     req: { method, url, headers, body, timeout, json } (other fields are
+--     ignored); the transport adds the User-Agent (cfg.user_agent) unless req
+--     has one; with req.json a transport may return a 2xx body that is a JSON
+--     object or array already decoded (a table, as spapi.json.decode gives);
 --     headers: a table with lowercase names, or the raw header block (the
---     lines as received; spapi.headers reads either); kind names the failure
+--     lines as received; spapi.headers reads either); request_id and
+--     rate_limit, when given, are the x-amzn-RequestId and
+--     x-amzn-RateLimit-Limit values (false: no such header), which spares the
+--     pipeline looking them up in headers; kind names the failure
 --     (timeout, connect, resolve, tls, send, recv, closed, other).
 --   transport:multi() → m (optional: many requests at once)
 --     m:add(req) → id;  m:wait(timeout) → list of { id, status, headers, body }
@@ -14,6 +20,7 @@ local _M = {}
 local mt = { __index = _M }
 
 local core = require "spapi.core"
+local json = require "spapi.json"
 
 function _M.new(cfg)
   local session = core.session{
@@ -21,13 +28,11 @@ function _M.new(cfg)
     proxy = cfg.proxy, noproxy = cfg.noproxy, cainfo = cfg.cainfo, capath = cfg.capath,
     verify = cfg.verify, user_agent = cfg.user_agent,
     max_host_connections = cfg.max_connections, header_block = true,
+    pick = { "x-amzn-requestid", "x-amzn-ratelimit-limit" }, json = json.decode,
   }
-  return setmetatable({ session = session, name = "curl" }, mt)
-end
-
--- the session's own answer has the interface's shape
-function _M:send(req)
-  return self.session:request(req)
+  -- send is the session's request itself (a C function: no Lua call between
+  -- the client and libcurl); its answer has the interface's shape
+  return setmetatable({ session = session, name = "curl", send = session:sender() }, mt)
 end
 
 function _M:multi() return self.session:multi() end
