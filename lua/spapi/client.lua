@@ -495,8 +495,12 @@ end
 
 -- one job, sequentially, to its end → body, response | nil, err. With `reuse`,
 -- the job (which nothing else holds) is left to the operation's next call.
+-- (The hot path of every call: the budget and timeout of wait_budget and
+-- attempt_timeout are worked out inline, and the common answer — 2xx, body
+-- decoded and headers picked by the transport, rate limit as before — is
+-- finished here; outcome handles every other.)
 function run_job(self, job, reuse)
-  local plan, opts, limiter, auth = job.plan, job.opts, self.limiter, self.auth
+  local plan, opts, cfg, auth = job.plan, job.opts, self.cfg, self.auth
   -- a plain call's token comes from the auth memo here; a missing or due one, an
   -- RDT or a signature go through _prepare
   local key = plan.token_key
@@ -504,11 +508,10 @@ function run_job(self, job, reuse)
     key = not self.signs and not uses_rdt(self, job) and auth:lwa_key(plan.scope)
     if opts.rdt == nil then plan.token_key = key end
   end
-  local memo_ref, memo_tok = auth.memo_ref, auth.memo_tok
   while true do
-    local now, ref = clock.now(), key and memo_ref[key]
+    local now, ref = clock.now(), key and auth.memo_ref[key]
     if ref and now < ref then
-      job.headers["x-amz-access-token"] = memo_tok[key]
+      job.headers["x-amz-access-token"] = auth.memo_tok[key]
     else
       local ok, err = self:_prepare(job)
       if not ok then return nil, err end
@@ -516,23 +519,35 @@ function run_job(self, job, reuse)
     end
     local t, deadline = clock.monotonic(), job.deadline
     if not deadline then
-      deadline = t + (opts.deadline or self.cfg.deadline)
+      deadline = t + (opts.deadline or cfg.deadline)
       job.deadline = deadline
     end
     local left = deadline - t
-    local waited, needed = limiter:reserve(plan.rl_key, plan.rate, plan.burst, wait_budget(self, job, left), now)
+    local budget = opts.max_wait or cfg.max_wait
+    if left < budget then budget = left > 0 and left or 0 end
+    local waited, needed = self.limiter:reserve(plan.rl_key, plan.rate, plan.burst, budget, now)
     if not waited then return nil, rate_error(job, needed) end
     if waited > 0 then
       clock.sleep(waited)
       left = deadline - clock.monotonic()
     end
-    job.timeout = attempt_timeout(self, job, left)
-    local action, a, b
+    local timeout = opts.timeout or cfg.timeout
+    if left < timeout then timeout = left > 0.001 and left or 0.001 end
+    job.timeout = timeout
+    local status, headers, raw, request_id, limit
     if self.debug then
-      action, a, b = outcome(self, job, self:_exchange(job))
+      status, headers, raw, request_id, limit = self:_exchange(job)
     else
-      action, a, b = outcome(self, job, self.transport:send(job))
+      local transport = self.transport
+      status, headers, raw, request_id, limit = transport.send(transport, job)
     end
+    if type(raw) == "table" and limit == plan.limit_seen and request_id ~= nil and status < 300 and status >= 200 then
+      local attempts = job.attempts + 1
+      job.attempts = attempts
+      if reuse then plan.spare = job end
+      return raw, response(status, headers, request_id or nil, plan.limit_num, attempts, plan.name)
+    end
+    local action, a, b = outcome(self, job, status, headers, raw, request_id, limit)
     if action ~= "retry" then
       if reuse then plan.spare = job end
       if action == "done" then return a, b end
