@@ -868,8 +868,10 @@ static session *open_session(lua_State *L, int i, const char *op) {
   return s;
 }
 
+/* Once closed and nothing uses the share (no multi, no request in progress:
+ * libcurl refuses to free a share an easy handle still holds). */
 static void session_free_share(session *s) {
-  if (s->share != NULL && s->nmulti == 0) {
+  if (s->share != NULL && s->nmulti == 0 && s->busy == NULL) {
     curl_share_cleanup(s->share);
     s->share = NULL;
     free(s->proxy);
@@ -911,6 +913,7 @@ static int session_gc(lua_State *L) {
     s->busy = r->busy_next;
     req_free(r);
   }
+  session_free_share(s);
   return 0;
 }
 
@@ -942,6 +945,9 @@ static void read_pick(lua_State *L, int t, session *s) {
       luaL_error(L, "session: 'pick' entry %d must be a header name shorter than %d bytes", i + 1, PICK_LEN);
     for (k = 0; k < nl; k++) s->pick[i][k] = (name[k] >= 'A' && name[k] <= 'Z') ? (char)(name[k] + 32) : name[k];
     s->pick_nl[i] = nl;
+    for (k = 0; k < (size_t)i; k++)
+      if (s->pick_nl[k] == nl && memcmp(s->pick[k], s->pick[i], nl) == 0)
+        luaL_error(L, "session: 'pick' names '%s' twice", name);
     lua_pop(L, 1);
   }
   s->npick = n;
@@ -1042,6 +1048,7 @@ static void busy_pop(session *s, req *r) {
   if (s->busy == r) s->busy = r->busy_next;
   r->busy_next = NULL;
   pool_give(s, r);
+  if (s->closed) session_free_share(s); /* closed by Lua code run inside this request */
 }
 
 /* Pushes the body of r decoded (1) when it is a JSON object or array, else
