@@ -142,6 +142,9 @@ function _M.new(t)
     self.transport = require("spapi.transport." .. tname).new(cfg)
   end
   self.signs = s.aws_access_key ~= nil -- SigV4 on every request
+  -- jobs ask the transport for decoded JSON bodies only if it says it gives them
+  -- (a transport wrapping the curl one gets the text it always had)
+  self.json_bodies = self.transport.decodes_json == true
   self.limiter = ratelimit.new(self.store, { scale = cfg.rate_scale, margin = cfg.rate_margin })
   self.sp_id = cfg.selling_partner_id or auth.fingerprint(s.client_id, s.refresh_token or "grantless")
   self.auth = auth.new(cfg, s, self.store, function(req) return self:_send(req) end)
@@ -171,8 +174,9 @@ function Client:_exchange(req)
   local t0 = self:_debug_request(req)
   local json_wanted = req.json
   req.json = nil -- the hook sees the body's text
-  local status, headers, body, request_id, rate_limit = self.transport:send(req)
+  local ok, status, headers, body, request_id, rate_limit = pcall(self.transport.send, self.transport, req)
   req.json = json_wanted
+  if not ok then error(status, 0) end
   self:_debug_result(req, t0, status, headers, body)
   return status, headers, body, request_id, rate_limit
 end
@@ -259,6 +263,20 @@ function Client:_job(name, params, opts, level)
   return new_job(self, self.plans[name] or self:_plan(name, level + 1), params, opts, level) -- (a tail call)
 end
 
+-- per-call options (see client:call), checked when given
+local OPT_NUMBERS = { "timeout", "deadline", "max_retries", "max_wait" }
+local function check_opts(plan, opts, level)
+  if type(opts) ~= "table" then
+    error(fmt("spapi: %s: options must be a table (got %s)", plan.name, type(opts)), level + 1)
+  end
+  for _, k in ipairs(OPT_NUMBERS) do
+    local v = opts[k]
+    if v ~= nil and (type(v) ~= "number" or v < 0) then
+      error(fmt("spapi: %s: option '%s' must be a non-negative number (got %s)", plan.name, k, tostring(v)), level + 1)
+    end
+  end
+end
+
 -- the job of a call to plan's operation; errors at the caller's level + 1
 function new_job(self, plan, params, opts, level)
   if params ~= nil and type(params) ~= "table" then
@@ -267,17 +285,16 @@ function new_job(self, plan, params, opts, level)
   local cfg, job = self.cfg, plan.spare
   local url, headers, body = plan.build(params, cfg.endpoint, job and job.headers)
   if not url then error(headers, level + 1) end
-  opts = opts or NO_OPTS
+  if opts == nil then opts = NO_OPTS else check_opts(plan, opts, level + 1) end
   -- the deadline (job.deadline, monotonic) is set when the call starts: by
   -- run_job's first attempt, or by batch for all its jobs at once
   if job and job.headers == headers then -- the finished job of an earlier call, made new
     plan.spare = nil
-    job.url, job.body, job.timeout, job.opts, job.attempts, job.deadline, job.reauthed =
-      url, body, cfg.timeout, opts, 0, false, nil
+    job.url, job.body, job.opts, job.attempts, job.deadline, job.reauthed = url, body, opts, 0, false, nil
     return job
   end
   return {
-    method = plan.method, url = url, headers = headers, body = body, json = not plan.binary,
+    method = plan.method, url = url, headers = headers, body = body, json = self.json_bodies and not plan.binary,
     timeout = cfg.timeout, plan = plan, opts = opts, attempts = 0, deadline = false, reauthed = nil,
   }
 end
@@ -513,6 +530,8 @@ function run_job(self, job, reuse)
     if ref and now < ref then
       job.headers["x-amz-access-token"] = auth.memo_tok[key]
     else
+      -- a token fetch counts against the call's deadline
+      if not job.deadline then job.deadline = clock.monotonic() + (opts.deadline or cfg.deadline) end
       local ok, err = self:_prepare(job)
       if not ok then return nil, err end
       now = clock.now()

@@ -90,6 +90,13 @@ describe("client pipeline", function()
     ok, msg = pcall(sp.call, sp, "vendor_df_orders.nope", {})
     assert.is_false(ok)
     assert.matches("nope", msg, 1, true)
+    -- per-call options too
+    ok, msg = pcall(sp.fulfillment_outbound.getFeatures, { marketplaceId = "ATVPDKIKX0DER" }, { deadline = "5" })
+    assert.is_false(ok)
+    assert.matches("fulfillment_outbound.getFeatures: option 'deadline' must be a non-negative number", msg, 1, true)
+    ok, msg = pcall(sp.call, sp, "fulfillment_outbound.getFeatures", { marketplaceId = "ATVPDKIKX0DER" }, "fast")
+    assert.is_false(ok)
+    assert.matches("options must be a table", msg, 1, true)
     assert.equal(0, #srv.log())
   end)
 
@@ -239,6 +246,23 @@ describe("client pipeline", function()
     assert.is_true(err.attempts >= 2)
   end)
 
+  it("counts the token fetch against the call's deadline", function()
+    -- the LWA answer takes 1.5 s of a 1 s deadline: the API request gets what is
+    -- left (nothing) and the call ends at its deadline, not 0.8 s after it
+    local curl = require("spapi.transport.curl").new{ timeout = 5 }
+    local transport = { send = function(_, req)
+      if req.url:find("/auth/o2/token", 1, true) then clock.sleep(1.5) end
+      return curl:send(req)
+    end }
+    srv.script("/fba/outbound/2020%-07%-01/features$", { { delay = 0.8 } })
+    local sp = srv.client{ transport = transport, max_retries = 3 }
+    local body, err = sp.fulfillment_outbound.getFeatures({ marketplaceId = "ATVPDKIKX0DER" }, { deadline = 1 })
+    assert.is_nil(body)
+    assert.equal("timeout", err.kind)
+    assert.matches("deadline", tostring(err))
+    curl:close()
+  end)
+
   it("retries a GET whose connection closed mid-response, and reports bad JSON", function()
     srv.script("/fba/outbound/2020%-07%-01/features$", { { close = true } })
     local sp = srv.client()
@@ -384,12 +408,12 @@ describe("client pipeline", function()
     local curl = require("spapi.transport.curl").new{ timeout = 5 }
     for _, shape in ipairs({ "table", "none", "block", "as-is" }) do
       local seen = {}
-      local transport = { send = function(_, req)
+      -- only a transport saying it decodes JSON is asked to (a wrapper of the curl
+      -- transport that does not say so gets text bodies, as it always did)
+      local transport = { decodes_json = shape == "as-is", send = function(_, req)
         seen[#seen + 1] = req.timeout
-        local r = {}
-        for k, v in pairs(req) do r[k] = v end
-        if shape ~= "as-is" then r.json = nil end -- a transport that never decodes
-        local status, block, body, rid, limit = curl:send(r)
+        if req.plan then assert.equal(shape == "as-is" or nil, req.json or nil) end -- an API call (not LWA)
+        local status, block, body, rid, limit = curl:send(req)
         if not status then return status, block, body end
         assert.equal(shape == "as-is" and req.json == true and status == 200, type(body) == "table")
         if shape == "table" then return status, require("spapi.core").parse_headers(block), body end

@@ -4,8 +4,9 @@
 --                       | nil, message, kind
 --     req: { method, url, headers, body, timeout, json } (other fields are
 --     ignored); the transport adds the User-Agent (cfg.user_agent) unless req
---     has one; with req.json a transport may return a 2xx body that is a JSON
---     object or array already decoded (a table, as spapi.json.decode gives);
+--     has one; req.json is set only for a transport with decodes_json = true,
+--     which may then return a 2xx body that is a JSON object or array already
+--     decoded (a table, as spapi.json.decode gives);
 --     headers: a table with lowercase names, or the raw header block (the
 --     lines as received; spapi.headers reads either); request_id and
 --     rate_limit, when given, are the x-amzn-RequestId and
@@ -30,9 +31,14 @@ function _M.new(cfg)
     max_host_connections = cfg.max_connections, header_block = true,
     pick = { "x-amzn-requestid", "x-amzn-ratelimit-limit" }, json = json.decode,
   }
-  -- send is the session's request itself (a C function: no Lua call between
-  -- the client and libcurl); its answer has the interface's shape
-  return setmetatable({ session = session, name = "curl", send = session:sender() }, mt)
+  -- an instance's send is the session's request itself (a C function: no Lua
+  -- call between the client and libcurl); its answer has the interface's shape
+  return setmetatable({ session = session, name = "curl", send = session:sender(), decodes_json = true }, mt)
+end
+
+-- (what an instance's send does, for code that calls it through the module)
+function _M:send(req)
+  return self.session:request(req)
 end
 
 function _M:multi() return self.session:multi() end
