@@ -155,6 +155,7 @@ describe("core.session", function()
     assert.has_error(function() session{ pick = "x" } end, "session: 'pick' must be a list of header names")
     assert.has_error(function() session{ pick = { "a", "b", "c", "d", "e" } } end)
     assert.has_error(function() session{ pick = { "bad name" } } end)
+    assert.has_error(function() session{ pick = { "x-a", "X-A" } } end, "session: 'pick' names 'X-A' twice")
   end)
 
   it("gives a send function for transport tables (its first argument ignored)", function()
