@@ -252,6 +252,10 @@ function Client:_plan(name, level)
     scope = op.grantless and (op.scope or GRANTLESS_SCOPE) or nil,
     rdt = not self.cfg.sandbox and op.restricted == true, -- unless opts.rdt says otherwise
     binary = op.response_type == "binary",
+    -- the x-amzn-RateLimit-Limit value of the latest answer that had one (false:
+    -- none yet) and its number; an answer with the same (or, before any, none)
+    -- takes run_job's short way
+    limit_seen = false, limit_num = nil,
   }
   plans[name] = plan
   return plan
@@ -397,25 +401,23 @@ function Client:_lost(job, msg, kind)
 end
 
 -- The response table a call returns: status, headers, request_id, rate_limit,
--- attempts, operation. `headers` is made from the transport's header block
--- when first read.
-local block_of = setmetatable({}, { __mode = "k" })
+-- attempts, operation, and raw_headers when the transport gave the header
+-- block (the lines as received). `headers` is made from raw_headers when
+-- first read.
 local RESPONSE = { __index = function(t, k)
   if k ~= "headers" then return nil end
-  local h = hdr.table(block_of[t])
+  local h = hdr.table(rawget(t, "raw_headers"))
   rawset(t, "headers", h)
   return h
 end }
 
 local function response(status, headers, request_id, rate_limit, attempts, operation)
-  local meta = { status = status, request_id = request_id, rate_limit = rate_limit, attempts = attempts,
-    operation = operation }
   if type(headers) == "string" then
-    block_of[meta] = headers
-    return setmetatable(meta, RESPONSE)
+    return setmetatable({ status = status, request_id = request_id, rate_limit = rate_limit, attempts = attempts,
+      operation = operation, raw_headers = headers }, RESPONSE)
   end
-  meta.headers = hdr.table(headers)
-  return meta
+  return { status = status, request_id = request_id, rate_limit = rate_limit, attempts = attempts,
+    operation = operation, headers = hdr.table(headers) }
 end
 
 -- One attempt's outcome, from what the transport returned (status, headers, body
@@ -564,6 +566,10 @@ function run_job(self, job, reuse)
       local attempts = job.attempts + 1
       job.attempts = attempts
       if reuse then plan.spare = job end
+      if type(headers) == "string" then -- (response's first case, without the call)
+        return raw, setmetatable({ status = status, request_id = request_id or nil, rate_limit = plan.limit_num,
+          attempts = attempts, operation = plan.name, raw_headers = headers }, RESPONSE)
+      end
       return raw, response(status, headers, request_id or nil, plan.limit_num, attempts, plan.name)
     end
     local action, a, b = outcome(self, job, status, headers, raw, request_id, limit)

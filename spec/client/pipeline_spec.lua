@@ -32,6 +32,16 @@ describe("client pipeline", function()
     assert.truthy(table.concat(names, " "):find("content-type", 1, true))
     assert.equal(1, resp.attempts)
     assert.equal("fulfillment_outbound.getFulfillmentOrder", resp.operation)
+    -- the header lines as received, which headers was made from
+    assert.matches("^HTTP/1%.1 200", resp.raw_headers)
+    assert.matches("\r\nx%-amzn%-RequestId: req%-1\r\n", resp.raw_headers)
+    -- a second call of the operation (its finished job reused) gives the same shape
+    local _, resp2 = sp.fulfillment_outbound.getFulfillmentOrder{ sellerFulfillmentOrderId = "B" }
+    assert.equal("req-2", resp2.request_id)
+    assert.equal("req-2", resp2.headers["x-amzn-requestid"])
+    assert.matches("req%-2", resp2.raw_headers)
+    assert.equal(1, resp2.attempts)
+    assert.equal(resp.operation, resp2.operation)
   end)
 
   it("sends query parameters and a JSON body built from the model", function()
@@ -395,13 +405,22 @@ describe("client pipeline", function()
     assert.is_true(clock.monotonic() - t0 >= 0.9) -- the model's 2/s with burst 30 would not wait
   end)
 
-  it("takes the applied rate from x-amzn-RateLimit-Limit", function()
-    srv.script("/fba/outbound/2020%-07%-01/features$", { { body = { payload = {} },
-      headers = { ["x-amzn-RateLimit-Limit"] = "5.0" } } })
+  it("takes the applied rate from x-amzn-RateLimit-Limit, answer by answer", function()
+    local function limit(v) return { body = { payload = {} }, headers = { ["x-amzn-RateLimit-Limit"] = v } } end
+    srv.script("/fba/outbound/2020%-07%-01/features$", { limit("5.0"), limit("5.0"), { body = { payload = {} } },
+      limit("7") })
     local sp = srv.client()
-    local _, resp = assert(sp.fulfillment_outbound.getFeatures{ marketplaceId = "ATVPDKIKX0DER" })
-    assert.equal(5, resp.rate_limit)
-    assert.equal(5, (sp.limiter:limits(sp.sp_id .. ":fulfillment_outbound.getFeatures")))
+    local key = sp.sp_id .. ":fulfillment_outbound.getFeatures"
+    local function call()
+      local _, resp = assert(sp.fulfillment_outbound.getFeatures{ marketplaceId = "ATVPDKIKX0DER" })
+      return resp.rate_limit
+    end
+    assert.equal(5, call())
+    assert.equal(5, (sp.limiter:limits(key)))
+    assert.equal(5, call())   -- the same again
+    assert.is_nil(call())     -- an answer without the header has no rate_limit
+    assert.equal(7, call())   -- a new rate is applied
+    assert.equal(7, (sp.limiter:limits(key)))
   end)
 
   it("takes a transport of the config's own, returning header tables, blocks or none, text or decoded bodies", function()
