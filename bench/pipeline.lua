@@ -48,7 +48,7 @@ end
 
 -- 1. sequential
 local n = math.floor(N / ROUNDS)
-local SEQ_ROUNDS = 15
+local SEQ_ROUNDS = 31
 local seq_n = math.max(200, math.floor(N * 2 / SEQ_ROUNDS))
 local raw_rate, seq_rate, ratios = 0, 0, {}
 local function raw_run()
