@@ -33,6 +33,17 @@ static int l_monotonic(lua_State *L) {
   return 1;
 }
 
+/* core.clocks() → now, monotonic: both clocks in one call (the call path reads
+ * both on every attempt) */
+static int l_clocks(lua_State *L) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  lua_pushnumber(L, ts_seconds(&ts));
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  lua_pushnumber(L, ts_seconds(&ts));
+  return 2;
+}
+
 static int l_sleep(lua_State *L) {
   lua_Number s = luaL_checknumber(L, 1);
   struct timespec req, rem;
@@ -148,6 +159,7 @@ static int l_tcp_probe(lua_State *L) {
 static const luaL_Reg funcs[] = {
   {"now", l_now},
   {"monotonic", l_monotonic},
+  {"clocks", l_clocks},
   {"sleep", l_sleep},
   {"free_port", l_free_port},
   {"tcp_probe", l_tcp_probe},

@@ -23,6 +23,7 @@ local type, pairs, ipairs, tostring, tonumber, setmetatable, rawget, rawset, pca
   type, pairs, ipairs, tostring, tonumber, setmetatable, rawget, rawset, pcall, error
 local fmt, floor, random, min, max = string.format, math.floor, math.random, math.min, math.max
 local hget = hdr.get
+local reserve, clocks = ratelimit.reserve, clock.clocks
 -- the call path's functions, defined below (locals: the sugar's calls do no
 -- method look-ups)
 local new_job, run_job, outcome
@@ -528,17 +529,18 @@ function run_job(self, job, reuse)
     if opts.rdt == nil then plan.token_key = key end
   end
   while true do
-    local now, ref = clock.now(), key and auth.memo_ref[key]
+    local now, t = clocks()
+    local ref = key and auth.memo_ref[key]
     if ref and now < ref then
       job.headers["x-amz-access-token"] = auth.memo_tok[key]
     else
       -- a token fetch counts against the call's deadline
-      if not job.deadline then job.deadline = clock.monotonic() + (opts.deadline or cfg.deadline) end
+      if not job.deadline then job.deadline = t + (opts.deadline or cfg.deadline) end
       local ok, err = self:_prepare(job)
       if not ok then return nil, err end
-      now = clock.now()
+      now, t = clocks()
     end
-    local t, deadline = clock.monotonic(), job.deadline
+    local deadline = job.deadline
     if not deadline then
       deadline = t + (opts.deadline or cfg.deadline)
       job.deadline = deadline
@@ -546,7 +548,7 @@ function run_job(self, job, reuse)
     local left = deadline - t
     local budget = opts.max_wait or cfg.max_wait
     if left < budget then budget = left > 0 and left or 0 end
-    local waited, needed = self.limiter:reserve(plan.rl_key, plan.rate, plan.burst, budget, now)
+    local waited, needed = reserve(self.limiter, plan.rl_key, plan.rate, plan.burst, budget, now)
     if not waited then return nil, rate_error(job, needed) end
     if waited > 0 then
       clock.sleep(waited)

@@ -53,6 +53,38 @@ describe("memory store and rate limiter", function()
     assert.is_true(s:lock("l", 10))
   end)
 
+  it("reserves from the memory store's own buckets, shared by every limiter on that store", function()
+    local store = memory.new()
+    local a, b = ratelimit.new(store, { margin = 1 }), ratelimit.new(store, { margin = 1 })
+    assert.equal(0, a:reserve("sp:op", 2, 2, 10, 100))
+    assert.equal(0, b:reserve("sp:op", 2, 2, 10, 100))          -- the burst of 2 is one budget
+    assert.near(0.5, a:reserve("sp:op", 2, 2, 10, 100), 1e-9)
+    local none, needed = b:reserve("sp:op", 2, 2, 0.1, 100)
+    assert.is_nil(none)
+    assert.near(1.0, needed, 1e-9)
+    assert.near(0.5, store:take("rl:sp:op", 2, 2, 100.5, 10), 1e-9) -- the store sees the same bucket
+    assert.equal(0, a:reserve("sp:none", nil, nil, 10, 100))      -- an operation without a rate: no wait
+    assert.equal(0, a:reserve("sp:none", nil, nil, 0, 100))
+  end)
+
+  it("reserves through the store's take for other stores, at the rate in force", function()
+    local mem, takes = memory.new(), {}
+    local other = { -- as a shared-dict or Redis store: no local buckets
+      take = function(_, key, rate, burst, now, max_wait)
+        takes[#takes + 1] = { key, rate, burst }
+        return mem:take(key, rate, burst, now, max_wait)
+      end,
+      get_rate = function(_, key) return mem:get_rate(key) end,
+      set_rate = function(_, key, rate, burst) return mem:set_rate(key, rate, burst) end,
+    }
+    local rl = ratelimit.new(other, { margin = 0.5 })
+    assert.equal(0, rl:reserve("sp:op", 4, 3, 10, 100))
+    assert.same({ "rl:sp:op", 2, 3 }, takes[1]) -- the model's rate, less the margin
+    rl:observe("sp:op", "10", 4, 3)
+    assert.equal(0, rl:reserve("sp:op", 4, 3, 10, 100.1)) -- within the second: the new rate at once
+    assert.same({ "rl:sp:op", 5, 3 }, takes[2])
+  end)
+
   it("applies the rate from the response header over the model's", function()
     local rl = ratelimit.new(memory.new())
     assert.equal(10, (rl:limits("sp:op", 10, 10)))

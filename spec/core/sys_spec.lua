@@ -25,6 +25,14 @@ describe("core.now / monotonic / sleep", function()
       prev = x
     end
   end)
+  it("clocks() reads both clocks at once: now(), monotonic()", function()
+    local n0, m0 = core.now(), core.monotonic()
+    local n, m = core.clocks()
+    local n1, m1 = core.now(), core.monotonic()
+    assert.is_true(n >= n0 and n <= n1)
+    assert.is_true(m >= m0 and m <= m1)
+    assert.is_true(math.abs(n - m) > 1) -- two clocks, not one read twice
+  end)
   it("sleep(0) and negative values return at once", function()
     core.sleep(0)
     core.sleep(-1)
