@@ -73,4 +73,14 @@ static inline void spapi_compat_setmetatable(lua_State *L, const char *tname) {
 #define spapi_pushint(L, n) lua_pushnumber((L), (lua_Number)(n))
 #endif
 
+/* lua_rawget returning the type of the value it pushed, as on 5.3+. */
+#if LUA_VERSION_NUM >= 503
+#define spapi_rawget(L, t) lua_rawget((L), (t))
+#else
+static inline int spapi_rawget(lua_State *L, int t) {
+  lua_rawget(L, t);
+  return lua_type(L, -1);
+}
+#endif
+
 #endif /* SPAPI_COMPAT_H */

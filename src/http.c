@@ -406,15 +406,15 @@ static void read_headers(lua_State *L, int h, reqopts *o, const char *op) {
   }
 }
 
-static const char *req_str(lua_State *L, const char *name, const char *op, size_t *len) {
-  if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "%s: '%s' must be a string", op, name);
-  return lua_tolstring(L, -1, len);
+static const char *req_str(lua_State *L, int i, const char *name, const char *op, size_t *len) {
+  if (lua_type(L, i) != LUA_TSTRING) luaL_error(L, "%s: '%s' must be a string", op, name);
+  return lua_tolstring(L, i, len);
 }
 
-static double req_num(lua_State *L, const char *name, const char *op) {
+static double req_num(lua_State *L, int i, const char *name, const char *op) {
   double v;
-  if (lua_type(L, -1) != LUA_TNUMBER) luaL_error(L, "%s: '%s' must be a number", op, name);
-  v = (double)lua_tonumber(L, -1);
+  if (lua_type(L, i) != LUA_TNUMBER) luaL_error(L, "%s: '%s' must be a number", op, name);
+  v = (double)lua_tonumber(L, i);
   if (!(v > 0)) luaL_error(L, "%s: '%s' must be positive", op, name);
   return v;
 }
@@ -433,47 +433,42 @@ enum {
 /* Pushes the name numbered which (a method's upvalue). */
 #define push_opt_name(L, which) lua_pushvalue((L), lua_upvalueindex(2 + (which)))
 
-/* Pushes t[name] (raw); returns its type. */
-static int opt_get(lua_State *L, int t, int which) {
-  push_opt_name(L, which);
-  lua_rawget(L, t);
-  return lua_type(L, -1);
-}
+/* The request fields read_opts reads, in the order it pushes them. */
+static const int REQ_FIELDS[] = {OPT_METHOD, OPT_URL, OPT_BODY, OPT_AE, OPT_TIMEOUT, OPT_CTIMEOUT,
+                                 OPT_FOLLOW, OPT_JSON, OPT_HEADERS};
+enum { RF_METHOD, RF_URL, RF_BODY, RF_AE, RF_TIMEOUT, RF_CTIMEOUT, RF_FOLLOW, RF_JSON, RF_HEADERS, RF_N };
 
 /* Reads the request table at index t (raw: metamethods are not consulted);
  * pushes one value (nil, or the userdata holding header lines that did not fit
  * on the C stack). Strings stay anchored by the table. */
 static void read_opts(lua_State *L, int t, session *s, reqopts *o, const char *op) {
+  int ty[RF_N], v, i;
   o->method = o->url = o->body = o->accept_encoding = NULL;
   o->body_len = o->url_len = 0;
   o->timeout = s->timeout;
   o->connect_timeout = s->connect_timeout;
-  o->follow = o->has_ua = o->json = 0;
+  o->has_ua = 0;
   luaL_checktype(L, t, LUA_TTABLE);
   lines_init(L, &o->hl);
-  if (opt_get(L, t, OPT_METHOD) != LUA_TNIL) o->method = req_str(L, "method", op, NULL);
-  lua_pop(L, 1);
-  if (o->method == NULL) o->method = "GET";
-  if (opt_get(L, t, OPT_URL) != LUA_TNIL) o->url = req_str(L, "url", op, &o->url_len);
-  lua_pop(L, 1);
-  if (o->url == NULL) luaL_error(L, "%s: 'url' is required", op);
-  if (opt_get(L, t, OPT_BODY) != LUA_TNIL) o->body = req_str(L, "body", op, &o->body_len);
-  lua_pop(L, 1);
+  /* every field at once (at v + RF_...), then the stack back to the lines' slot */
+  luaL_checkstack(L, RF_N + 8, op);
+  v = lua_gettop(L) + 1;
+  for (i = 0; i < RF_N; i++) {
+    push_opt_name(L, REQ_FIELDS[i]);
+    ty[i] = spapi_rawget(L, t);
+  }
+  o->method = ty[RF_METHOD] == LUA_TNIL ? "GET" : req_str(L, v + RF_METHOD, "method", op, NULL);
+  if (ty[RF_URL] == LUA_TNIL) luaL_error(L, "%s: 'url' is required", op);
+  o->url = req_str(L, v + RF_URL, "url", op, &o->url_len);
+  if (ty[RF_BODY] != LUA_TNIL) o->body = req_str(L, v + RF_BODY, "body", op, &o->body_len);
   o->has_body = o->body != NULL;
-  if (opt_get(L, t, OPT_AE) != LUA_TNIL) o->accept_encoding = req_str(L, "accept_encoding", op, NULL);
-  lua_pop(L, 1);
-  if (opt_get(L, t, OPT_TIMEOUT) != LUA_TNIL) o->timeout = req_num(L, "timeout", op);
-  lua_pop(L, 1);
-  if (opt_get(L, t, OPT_CTIMEOUT) != LUA_TNIL) o->connect_timeout = req_num(L, "connect_timeout", op);
-  lua_pop(L, 1);
-  opt_get(L, t, OPT_FOLLOW);
-  o->follow = lua_toboolean(L, -1);
-  lua_pop(L, 1);
-  opt_get(L, t, OPT_JSON);
-  o->json = lua_toboolean(L, -1);
-  lua_pop(L, 1);
-  if (opt_get(L, t, OPT_HEADERS) != LUA_TNIL) read_headers(L, lua_gettop(L), o, op);
-  lua_pop(L, 1);
+  if (ty[RF_AE] != LUA_TNIL) o->accept_encoding = req_str(L, v + RF_AE, "accept_encoding", op, NULL);
+  if (ty[RF_TIMEOUT] != LUA_TNIL) o->timeout = req_num(L, v + RF_TIMEOUT, "timeout", op);
+  if (ty[RF_CTIMEOUT] != LUA_TNIL) o->connect_timeout = req_num(L, v + RF_CTIMEOUT, "connect_timeout", op);
+  o->follow = ty[RF_FOLLOW] != LUA_TNIL && lua_toboolean(L, v + RF_FOLLOW);
+  o->json = ty[RF_JSON] != LUA_TNIL && lua_toboolean(L, v + RF_JSON);
+  if (ty[RF_HEADERS] != LUA_TNIL) read_headers(L, v + RF_HEADERS, o, op);
+  lua_settop(L, v - 1);
   if (!o->has_ua && !lines_add(L, &o->hl, s->ua_line, s->ua_len + 1)) luaL_error(L, "%s: out of memory", op);
   /* no "Expect: 100-continue" round trip before a body (libcurl adds none without one) */
   if ((o->has_body || strcmp(o->method, "POST") == 0) && !lines_add(L, &o->hl, "Expect:", 8))

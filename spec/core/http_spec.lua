@@ -453,6 +453,34 @@ io.write("bad ", bad)
     s:close()
   end)
 
+  it("refuses a bad request field by name, before sending, and stays usable", function()
+    local s = session()
+    local url = srv.url .. "/echo"
+    local cases = {
+      { {}, "request: 'url' is required" },
+      { { url = 42 }, "request: 'url' must be a string" },
+      { { url = url, method = true }, "request: 'method' must be a string" },
+      { { url = url, body = {} }, "request: 'body' must be a string" },
+      { { url = url, accept_encoding = 1 }, "request: 'accept_encoding' must be a string" },
+      { { url = url, timeout = "5" }, "request: 'timeout' must be a number" },
+      { { url = url, timeout = 0 }, "request: 'timeout' must be positive" },
+      { { url = url, connect_timeout = -1 }, "request: 'connect_timeout' must be positive" },
+      { { url = url, headers = "x" }, "request: 'headers' must be a table" },
+      { { url = url, headers = { ["X-A"] = "1\r\nX-B: 2" } }, "request: header 'X-A' contains a line break" },
+    }
+    local before = s:stats().requests
+    for _, c in ipairs(cases) do
+      assert.has_error(function() s:request(c[1]) end, c[2])
+    end
+    assert.equal(before, s:stats().requests) -- nothing was sent
+    local status, _, body = s:request{ url = url, method = "PUT", body = "b", headers = { ["X-A"] = "1" } }
+    assert.equal(200, status)
+    local echo = cjson.decode(body)
+    assert.equal("PUT", echo.method)
+    assert.equal("1", echo.headers["x-a"])
+    s:close()
+  end)
+
   it("does not follow redirects unless asked, and keeps only the final headers", function()
     local s = session()
     local status, headers = s:request{ url = srv.url .. "/redirect" }
