@@ -13,7 +13,9 @@ if ngx and ngx.sleep and ngx.now then
 else
   local ok, core = pcall(require, "spapi.core")
   if ok and type(core) == "table" and core.now then
-    _M.now, _M.monotonic, _M.clocks, _M.sleep = core.now, core.monotonic, core.clocks, core.sleep
+    _M.now, _M.monotonic, _M.sleep = core.now, core.monotonic, core.sleep
+    local now, monotonic = core.now, core.monotonic
+    _M.clocks = core.clocks or function() return now(), monotonic() end -- (a core.so older than clocks)
   else
     _M.now = os.time
     _M.monotonic = os.time

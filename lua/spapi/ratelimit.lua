@@ -7,14 +7,17 @@ local mt = { __index = _M }
 
 local clock = require "spapi.clock"
 local tonumber = tonumber
-local take_from = require("spapi.store.memory").take_from
+local memory = require "spapi.store.memory"
+local take_from = memory.take_from
 
 function _M.new(store, opts)
   opts = opts or {}
   -- the client paces itself a little below the granted rate (margin), so jitter
   -- between its clock and the server's does not turn into 429s
+  -- the memory store's buckets are taken here, without a call through the store,
+  -- unless the store replaces the memory store's take with its own
   return setmetatable({ store = store, scale = (opts.scale or 1) * (opts.margin or 0.9), keys = {},
-    local_buckets = store.local_bucket ~= nil }, mt)
+    local_buckets = store.local_bucket ~= nil and rawequal(store.take, memory.take) }, mt)
 end
 
 -- key's record { rate, burst, read_at, bucket name, bucket }: the rate (scaled) and

@@ -85,6 +85,20 @@ describe("memory store and rate limiter", function()
     assert.same({ "rl:sp:op", 5, 3 }, takes[2])
   end)
 
+  it("goes through the take of a store built on the memory store that replaces it", function()
+    local Metered = setmetatable({}, { __index = memory })
+    local meta = { __index = Metered }
+    local takes = 0
+    function Metered:take(...)
+      takes = takes + 1
+      return memory.take(self, ...)
+    end
+    local store = setmetatable(memory.new(), meta)
+    local rl = ratelimit.new(store, { margin = 1 })
+    for _ = 1, 3 do assert.equal(0, rl:reserve("sp:op", 2, 5, 10, 100)) end
+    assert.equal(3, takes)
+  end)
+
   it("applies the rate from the response header over the model's", function()
     local rl = ratelimit.new(memory.new())
     assert.equal(10, (rl:limits("sp:op", 10, 10)))
