@@ -777,18 +777,6 @@ static void push_headers(lua_State *L, session *s, req *r) {
   else push_header_table(L, s, r->rhdr.p, r->rhdr.len, r->nrhdr);
 }
 
-
-static int same_name_both_ci(const char *a, const char *b, size_t n) {
-  size_t i;
-  for (i = 0; i < n; i++) {
-    char c = a[i], d = b[i];
-    if (c >= 'A' && c <= 'Z') c = (char)(c + 32);
-    if (d >= 'A' && d <= 'Z') d = (char)(d + 32);
-    if (c != d) return 0;
-  }
-  return 1;
-}
-
 /* core.header(block, name) → value | nil: one header of a raw block, any case,
  * repeats joined with ", " (as in the tables). */
 static int l_header(lua_State *L) {
@@ -798,7 +786,7 @@ static int l_header(lua_State *L) {
   int count = 0;
   luaL_Buffer b;
   while (next_header(&p, end, &hn, &nl, &v, &vl)) {
-    if (nl != want || !same_name_both_ci(hn, name, nl)) continue;
+    if (nl != want || !spapi_same_ci(hn, name, nl)) continue;
     if (count == 0) {
       first = v;
       firstl = vl;

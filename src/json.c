@@ -512,6 +512,24 @@ static int parse_value(jparser *j) {
   }
 }
 
+/* Parses all of s[0..n) (s[n] is '\0') with the decoder's stack slots (scratch
+ * userdata, array_mt, key cache): 1 and the value pushed, or 0 (j->err, j->errat
+ * say why; the stack above the slots is the caller's to settle). */
+static int parse_text(jparser *j, lua_State *L, const char *s, size_t n, int scratch_slot, int mt_slot,
+                      int cache_slot) {
+  memset(j, 0, sizeof(*j));
+  j->L = L;
+  j->s = j->p = (const unsigned char *)s;
+  j->end = j->s + n;
+  j->scratch_slot = scratch_slot;
+  j->mt_slot = mt_slot;
+  j->cache_slot = cache_slot;
+  if (!parse_value(j)) return 0;
+  skip_ws(j);
+  if (j->p == j->end) return 1;
+  return fail(j, "expected the end of the text", j->p);
+}
+
 static int json_decode(lua_State *L) {
   jparser j;
   size_t n;
@@ -529,18 +547,7 @@ static int json_decode(lua_State *L) {
 #if LUA_VERSION_NUM >= 503
   lua_pushvalue(L, lua_upvalueindex(2));   /* slot 3: the key cache */
 #endif
-  memset(&j, 0, sizeof(j));
-  j.L = L;
-  j.s = j.p = (const unsigned char *)s;
-  j.end = j.s + n;
-  j.scratch_slot = 2;
-  j.cache_slot = 3;
-  j.mt_slot = lua_upvalueindex(1);
-  if (parse_value(&j)) {
-    skip_ws(&j);
-    if (j.p == j.end) return 1;
-    fail(&j, "expected the end of the text", j.p);
-  }
+  if (parse_text(&j, L, s, n, 2, lua_upvalueindex(1), 3)) return 1;
   lua_settop(L, 0);
   lua_pushnil(L);
   snprintf(msg, sizeof(msg), "spapi.json.decode: %s at character %lu", j.err,
@@ -569,20 +576,10 @@ int spapi_json_decode_mem(lua_State *L, int decoder, const char *s, size_t n) {
 #if LUA_VERSION_NUM >= 503
   lua_getupvalue(L, decoder, 2);   /* top + 3: the key cache */
 #endif
-  memset(&j, 0, sizeof(j));
-  j.L = L;
-  j.s = j.p = (const unsigned char *)s;
-  j.end = j.s + n;
-  j.scratch_slot = top + 1;
-  j.mt_slot = top + 2;
-  j.cache_slot = top + 3;
-  if (parse_value(&j)) {
-    skip_ws(&j);
-    if (j.p == j.end) {
-      lua_replace(L, top + 1);
-      lua_settop(L, top + 1);
-      return 1;
-    }
+  if (parse_text(&j, L, s, n, top + 1, top + 2, top + 3)) {
+    lua_replace(L, top + 1);
+    lua_settop(L, top + 1);
+    return 1;
   }
   lua_settop(L, top);
   return 0;

@@ -122,23 +122,12 @@ static void add_header(lua_State *L, const char *op, const char *name, size_t nl
   lua_rawset(L, A_HDRS);
 }
 
-static int ieq(const char *a, const char *b, size_t n) {
-  size_t i;
-  for (i = 0; i < n; i++) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = (char)(x + 32);
-    if (y >= 'A' && y <= 'Z') y = (char)(y + 32);
-    if (x != y) return 0;
-  }
-  return 1;
-}
-
 static int skip_header(const char *name, size_t nl, int own_sha) {
   static const char *const skip[] = {"authorization", "x-amz-date", NULL};
   int i;
   for (i = 0; skip[i]; i++)
-    if (strlen(skip[i]) == nl && ieq(name, skip[i], nl)) return 1;
-  if (own_sha && nl == 20 && ieq(name, "x-amz-content-sha256", nl)) return 1;
+    if (strlen(skip[i]) == nl && spapi_same_ci(name, skip[i], nl)) return 1;
+  if (own_sha && nl == 20 && spapi_same_ci(name, "x-amz-content-sha256", nl)) return 1;
   return 0;
 }
 
@@ -171,14 +160,14 @@ static void collect_headers(lua_State *L, const char *op, int own_sha, int *have
         push_header_value(L, op, -1, name);
         val = lua_tolstring(L, -1, &vl);
         if (!skip_header(name, nl, own_sha)) {
-          if (nl == 4 && ieq(name, "host", 4)) *have_host = 1;
+          if (nl == 4 && spapi_same_ci(name, "host", 4)) *have_host = 1;
           add_header(L, op, name, nl, val, vl);
         }
         lua_pop(L, 2);
       } else if (lua_type(L, -2) == LUA_TSTRING) {
         name = lua_tolstring(L, -2, &nl);
         if (!skip_header(name, nl, own_sha)) {
-          if (nl == 4 && ieq(name, "host", 4)) *have_host = 1;
+          if (nl == 4 && spapi_same_ci(name, "host", 4)) *have_host = 1;
           if (lua_istable(L, -1)) { /* several values for one name */
             int i, n = (int)lua_rawlen(L, -1);
             for (i = 1; i <= n; i++) {
@@ -418,8 +407,8 @@ static void build(lua_State *L, const char *op, signing *sg, int need_keys) {
     lua_pushlstring(L, host_s, (size_t)(host_e - host_s));
     if (port_s != NULL && port_s < auth_end) {
       size_t portl = (size_t)(auth_end - port_s);
-      if ((scheme_len == 5 && ieq(url, "https", 5) && portl == 3 && memcmp(port_s, "443", 3) == 0) ||
-          (scheme_len == 4 && ieq(url, "http", 4) && portl == 2 && memcmp(port_s, "80", 2) == 0))
+      if ((scheme_len == 5 && spapi_same_ci(url, "https", 5) && portl == 3 && memcmp(port_s, "443", 3) == 0) ||
+          (scheme_len == 4 && spapi_same_ci(url, "http", 4) && portl == 2 && memcmp(port_s, "80", 2) == 0))
         dflt = 1;
       if (!dflt) {
         lua_pushliteral(L, ":");

@@ -45,6 +45,18 @@ static inline void spapi_rawfield(lua_State *L, int t, const char *name) {
   lua_rawget(L, t);
 }
 
+/* 1 when a[0..n) and b[0..n) are the same ASCII text but for letter case. */
+static inline int spapi_same_ci(const char *a, const char *b, size_t n) {
+  size_t i;
+  for (i = 0; i < n; i++) {
+    char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x = (char)(x + 32);
+    if (y >= 'A' && y <= 'Z') y = (char)(y + 32);
+    if (x != y) return 0;
+  }
+  return 1;
+}
+
 /* JSON text held by C (see json.c): 1 and the value pushed, or 0 (not JSON). */
 SPAPI_HIDDEN int spapi_json_is_decoder(lua_State *L, int i);
 SPAPI_HIDDEN int spapi_json_decode_mem(lua_State *L, int decoder, const char *s, size_t n);
