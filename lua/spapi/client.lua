@@ -530,20 +530,19 @@ function run_job(self, job, reuse)
   end
   while true do
     local now, t = clocks()
-    local ref = key and auth.memo_ref[key]
-    if ref and now < ref then
-      job.headers["x-amz-access-token"] = auth.memo_tok[key]
-    else
-      -- a token fetch counts against the call's deadline
-      if not job.deadline then job.deadline = t + (opts.deadline or cfg.deadline) end
-      local ok, err = self:_prepare(job)
-      if not ok then return nil, err end
-      now, t = clocks()
-    end
+    -- the call's deadline starts with its first attempt (a token fetch counts against it)
     local deadline = job.deadline
     if not deadline then
       deadline = t + (opts.deadline or cfg.deadline)
       job.deadline = deadline
+    end
+    local ref = key and auth.memo_ref[key]
+    if ref and now < ref then
+      job.headers["x-amz-access-token"] = auth.memo_tok[key]
+    else
+      local ok, err = self:_prepare(job)
+      if not ok then return nil, err end
+      now, t = clocks()
     end
     local left = deadline - t
     local budget = opts.max_wait or cfg.max_wait
@@ -625,7 +624,7 @@ function Client:batch(list, opts)
         local launch = true
         if not job.reserved then
           local plan = job.plan
-          local wait, needed = self.limiter:reserve(plan.rl_key, plan.rate, plan.burst,
+          local wait, needed = reserve(self.limiter, plan.rl_key, plan.rate, plan.burst,
             wait_budget(self, job, job.deadline - now))
           if not wait then
             finish(job, { ok = false, err = rate_error(job, needed) })
