@@ -110,6 +110,8 @@ typedef struct multi {
   int count;
   lua_Integer next_id;
   int closed;
+  int waiting;       /* wait is making its results (Lua code may run: finalizers) */
+  int close_pending; /* closed meanwhile: wait releases it when done */
 } multi;
 
 /* --- requests ---------------------------------------------------------------- */
@@ -664,8 +666,15 @@ static int push_name(lua_State *L, session *s, int cache, const char *p, size_t 
         break;
       }
   }
-  for (i = 0; i < nl; i++) name[i] = (p[i] >= 'A' && p[i] <= 'Z') ? (char)(p[i] + 32) : p[i];
-  lua_pushlstring(L, name, nl);
+  if (nl <= sizeof(name)) {
+    for (i = 0; i < nl; i++) name[i] = (p[i] >= 'A' && p[i] <= 'Z') ? (char)(p[i] + 32) : p[i];
+    lua_pushlstring(L, name, nl);
+  } else { /* longer than name[]: lowercased in scratch memory (a userdata) */
+    char *w = (char *)spapi_scratch(L, nl);
+    for (i = 0; i < nl; i++) w[i] = (p[i] >= 'A' && p[i] <= 'Z') ? (char)(p[i] + 32) : p[i];
+    lua_pushlstring(L, w, nl);
+    lua_remove(L, -2);
+  }
   if (cache && nl <= NAME_LEN) {
     hname *e = &s->names[slot];
     lua_pushvalue(L, -1);
@@ -745,28 +754,26 @@ static void push_header_table(lua_State *L, session *s, const char *p, size_t le
     cache = t + 1;
   }
   while (p && next_header(&p, end, &name, &nl, &v, &vl)) {
-    if (nl < 256) {
-      /* case-folded (| 0x20) so that names differing only in case share a bit */
-      unsigned bit = (unsigned)(nl * 7u + ((unsigned char)name[0] | 0x20u) * 3u +
-                                ((unsigned char)name[nl - 1] | 0x20u)) & 63u;
-      int slot = push_name(L, s, cache, name, nl);
-      if (!(seen & ((uint64_t)1 << bit))) {
-        seen |= (uint64_t)1 << bit;
-        push_value(L, s, cache, slot, v, vl);
+    /* case-folded (| 0x20) so that names differing only in case share a bit */
+    unsigned bit = (unsigned)(nl * 7u + ((unsigned char)name[0] | 0x20u) * 3u +
+                              ((unsigned char)name[nl - 1] | 0x20u)) & 63u;
+    int slot = push_name(L, s, cache, name, nl);
+    if (!(seen & ((uint64_t)1 << bit))) {
+      seen |= (uint64_t)1 << bit;
+      push_value(L, s, cache, slot, v, vl);
+    } else {
+      lua_pushvalue(L, -1);
+      lua_rawget(L, t);
+      if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        lua_pushlstring(L, v, vl);
       } else {
-        lua_pushvalue(L, -1);
-        lua_rawget(L, t);
-        if (lua_isnil(L, -1)) {
-          lua_pop(L, 1);
-          lua_pushlstring(L, v, vl);
-        } else {
-          lua_pushliteral(L, ", ");
-          lua_pushlstring(L, v, vl);
-          lua_concat(L, 3);
-        }
+        lua_pushliteral(L, ", ");
+        lua_pushlstring(L, v, vl);
+        lua_concat(L, 3);
       }
-      lua_rawset(L, t);
     }
+    lua_rawset(L, t);
   }
   if (cache) lua_pop(L, 1);
 }
@@ -852,18 +859,13 @@ static session *open_session(lua_State *L, int i, const char *op) {
 }
 
 /* Once closed and nothing uses the share (no multi, no request in progress:
- * libcurl refuses to free a share an easy handle still holds). */
+ * libcurl refuses to free a share an easy handle still holds). The session's
+ * strings stay until __gc: a finalizer may close the session while a request
+ * is reading its options, which still reads the User-Agent line. */
 static void session_free_share(session *s) {
   if (s->share != NULL && s->nmulti == 0 && s->busy == NULL) {
     curl_share_cleanup(s->share);
     s->share = NULL;
-    free(s->proxy);
-    free(s->noproxy);
-    free(s->cainfo);
-    free(s->capath);
-    free(s->user_agent);
-    free(s->ua_line);
-    s->proxy = s->noproxy = s->cainfo = s->capath = s->user_agent = s->ua_line = NULL;
   }
 }
 
@@ -897,6 +899,13 @@ static int session_gc(lua_State *L) {
     req_free(r);
   }
   session_free_share(s);
+  free(s->proxy);
+  free(s->noproxy);
+  free(s->cainfo);
+  free(s->capath);
+  free(s->user_agent);
+  free(s->ua_line);
+  s->proxy = s->noproxy = s->cainfo = s->capath = s->user_agent = s->ua_line = NULL;
   return 0;
 }
 
@@ -1056,6 +1065,8 @@ static int do_request(lua_State *L, session *s) {
   long status = 0;
   int i;
   read_opts(L, 2, s, &o, "request");
+  /* reading the options allocates, and a finalizer run then may have closed the session */
+  if (s->closed) return luaL_error(L, "request: the session is closed");
   r = pool_take(s);
   if (r == NULL) return luaL_error(L, "request: out of memory");
   busy_push(s, r);
@@ -1141,11 +1152,8 @@ static multi *open_multi(lua_State *L, int i, const char *op) {
   return m;
 }
 
-static int multi_close(lua_State *L) {
-  multi *m = check_multi(L, 1);
+static void multi_release(lua_State *L, multi *m) {
   req *r, *nx;
-  if (m->closed) return 0;
-  m->closed = 1;
   for (r = m->inflight; r; r = nx) {
     nx = r->next;
     if (m->m) curl_multi_remove_handle(m->m, r->easy);
@@ -1169,6 +1177,15 @@ static int multi_close(lua_State *L) {
   }
   if (m->sref != LUA_NOREF && m->sref != LUA_REFNIL) luaL_unref(L, LUA_REGISTRYINDEX, m->sref);
   m->sref = LUA_NOREF;
+}
+
+/* Closed from a finalizer while wait makes its results: wait releases it after. */
+static int multi_close(lua_State *L) {
+  multi *m = check_multi(L, 1);
+  if (m->closed) return 0;
+  m->closed = 1;
+  if (m->waiting) m->close_pending = 1;
+  else multi_release(L, m);
   return 0;
 }
 
@@ -1199,6 +1216,9 @@ static int multi_add(lua_State *L) {
   req *r;
   if (s->closed) return luaL_error(L, "multi:add: the session is closed");
   read_opts(L, 2, s, &o, "multi:add");
+  /* a finalizer run while the options were read may have closed either */
+  if (m->closed) return luaL_error(L, "multi:add: the multi is closed");
+  if (s->closed) return luaL_error(L, "multi:add: the session is closed");
   r = pool_take(s);
   if (r == NULL) return luaL_error(L, "multi:add: out of memory");
   if (req_setup(r, &o) != 0) {
@@ -1247,24 +1267,12 @@ static double mono(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static int multi_wait(lua_State *L) {
-  multi *m = open_multi(L, 1, "multi:wait");
-  int forever = lua_isnoneornil(L, 2);
-  double timeout = forever ? 0 : (double)luaL_checknumber(L, 2);
-  double deadline = mono() + (timeout > 0 ? timeout : 0);
+/* wait's results, run protected by multi_wait: { id, status, headers, body } or
+ * { id, err, kind, curl_code } per finished transfer, which goes back to the
+ * pool once its table is made. Argument 1: the multi; upvalues: the methods'. */
+static int wait_results(lua_State *L) {
+  multi *m = (multi *)lua_touserdata(L, 1);
   int n = 0;
-  lua_settop(L, 2);
-  for (;;) {
-    int running = 0;
-    curl_multi_perform(m->m, &running);
-    harvest(m);
-    if (m->done != NULL || m->count == 0) break;
-    {
-      double left = forever ? 1.0 : deadline - mono();
-      if (left <= 0) break;
-      curl_multi_poll(m->m, NULL, 0, left >= 1.0 ? 1000 : (int)(left * 1000) + 1, NULL);
-    }
-  }
   {
     req *r;
     for (r = m->done; r != NULL; r = r->next) n++;
@@ -1304,6 +1312,43 @@ static int multi_wait(lua_State *L) {
     m->done = r->next;
     pool_give(m->s, r);
   }
+  return 1;
+}
+
+/* multi:wait([timeout]) → list of results. Making them allocates, and a
+ * finalizer run then may close the multi (or call wait again): so they are made
+ * under lua_pcall with the multi marked waiting, a close meanwhile is carried
+ * out after, and a nested wait is refused. */
+static int multi_wait(lua_State *L) {
+  multi *m = open_multi(L, 1, "multi:wait");
+  int forever = lua_isnoneornil(L, 2), i, rc;
+  double timeout = forever ? 0 : (double)luaL_checknumber(L, 2);
+  double deadline = mono() + (timeout > 0 ? timeout : 0);
+  if (m->waiting) return luaL_error(L, "multi:wait: already waiting (called from a finalizer?)");
+  lua_settop(L, 1);
+  for (;;) {
+    int running = 0;
+    curl_multi_perform(m->m, &running);
+    harvest(m);
+    if (m->done != NULL || m->count == 0) break;
+    {
+      double left = forever ? 1.0 : deadline - mono();
+      if (left <= 0) break;
+      curl_multi_poll(m->m, NULL, 0, left >= 1.0 ? 1000 : (int)(left * 1000) + 1, NULL);
+    }
+  }
+  luaL_checkstack(L, 2 + OPT_N, "multi:wait");
+  for (i = 1; i <= 1 + OPT_N; i++) lua_pushvalue(L, lua_upvalueindex(i));
+  lua_pushcclosure(L, wait_results, 1 + OPT_N);
+  lua_pushvalue(L, 1);
+  m->waiting = 1;
+  rc = lua_pcall(L, 1, 1, 0);
+  m->waiting = 0;
+  if (m->close_pending) {
+    m->close_pending = 0;
+    multi_release(L, m);
+  }
+  if (rc != 0) return lua_error(L);
   return 1;
 }
 

@@ -2,6 +2,7 @@
  * Pure (no I/O), shared by every transport. Contains a tiny JSON reader for
  * flat objects: string values (escapes, \uXXXX, surrogate pairs → UTF-8),
  * numbers, true/false/null; nested values are skipped. */
+#include <locale.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,33 +111,6 @@ static const char *jr_string(jr *r) {
   return "unterminated string";
 }
 
-/* Skip any JSON value (used for nested objects/arrays). */
-static const char *jr_skip(jr *r) {
-  int depth = 0;
-  jr_ws(r);
-  if (r->p >= r->end) return "unexpected end";
-  do {
-    char c;
-    jr_ws(r);
-    if (r->p >= r->end) return "unexpected end";
-    c = *r->p;
-    if (c == '"') {
-      const char *e = jr_string(r);
-      if (e) return e;
-    } else if (c == '{' || c == '[') {
-      depth++;
-      r->p++;
-    } else if (c == '}' || c == ']') {
-      depth--;
-      r->p++;
-      if (depth < 0) return "unbalanced brackets";
-    } else {
-      r->p++; /* numbers, literals, commas, colons */
-    }
-  } while (depth > 0);
-  return NULL;
-}
-
 static int lit(jr *r, const char *w) {
   size_t n = strlen(w);
   if ((size_t)(r->end - r->p) >= n && memcmp(r->p, w, n) == 0) {
@@ -144,6 +118,76 @@ static int lit(jr *r, const char *w) {
     return 1;
   }
   return 0;
+}
+
+/* The end of the JSON number (RFC 8259's grammar) at p, or NULL when none starts there. */
+static const char *jr_number_end(const char *p, const char *end) {
+  if (p < end && *p == '-') p++;
+  if (p < end && *p == '0') {
+    p++;
+  } else if (p < end && *p >= '1' && *p <= '9') {
+    while (p < end && *p >= '0' && *p <= '9') p++;
+  } else {
+    return NULL;
+  }
+  if (p < end && *p == '.') {
+    p++;
+    if (p >= end || !(*p >= '0' && *p <= '9')) return NULL;
+    while (p < end && *p >= '0' && *p <= '9') p++;
+  }
+  if (p < end && (*p == 'e' || *p == 'E')) {
+    p++;
+    if (p < end && (*p == '+' || *p == '-')) p++;
+    if (p >= end || !(*p >= '0' && *p <= '9')) return NULL;
+    while (p < end && *p >= '0' && *p <= '9') p++;
+  }
+  return p;
+}
+
+#define JR_MAX_DEPTH 100
+
+/* Skips one JSON value of any kind (a nested member), checking that it is well formed. */
+static const char *jr_skip(jr *r, int depth) {
+  const char *e, *q;
+  char close;
+  jr_ws(r);
+  if (r->p >= r->end) return "unexpected end";
+  if (*r->p == '"') return jr_string(r);
+  if (*r->p != '{' && *r->p != '[') {
+    if (lit(r, "true") || lit(r, "false") || lit(r, "null")) return NULL;
+    if ((q = jr_number_end(r->p, r->end)) == NULL) return "unexpected character";
+    r->p = q;
+    return NULL;
+  }
+  if (depth >= JR_MAX_DEPTH) return "nesting too deep";
+  close = *r->p == '{' ? '}' : ']';
+  r->p++;
+  jr_ws(r);
+  if (r->p < r->end && *r->p == close) {
+    r->p++;
+    return NULL;
+  }
+  for (;;) {
+    if (close == '}') {
+      jr_ws(r);
+      if (r->p >= r->end || *r->p != '"') return "expected a member name";
+      if ((e = jr_string(r)) != NULL) return e;
+      jr_ws(r);
+      if (r->p >= r->end || *r->p != ':') return "expected ':'";
+      r->p++;
+    }
+    if ((e = jr_skip(r, depth + 1)) != NULL) return e;
+    jr_ws(r);
+    if (r->p < r->end && *r->p == ',') {
+      r->p++;
+      continue;
+    }
+    if (r->p < r->end && *r->p == close) {
+      r->p++;
+      return NULL;
+    }
+    return close == '}' ? "expected ',' or '}'" : "expected ',' or ']'";
+  }
 }
 
 /* Parse a flat JSON object and push a table with its scalar members (null and
@@ -178,7 +222,7 @@ static const char *json_flat(lua_State *L, const char *s, size_t n) {
       lua_rawset(L, top + 2);
     } else if (*r.p == '{' || *r.p == '[') {
       lua_pop(L, 1);
-      if ((e = jr_skip(&r)) != NULL) goto fail;
+      if ((e = jr_skip(&r, 1)) != NULL) goto fail;
     } else if (lit(&r, "true")) {
       lua_pushboolean(L, 1);
       lua_rawset(L, top + 2);
@@ -188,16 +232,17 @@ static const char *json_flat(lua_State *L, const char *s, size_t n) {
     } else if (lit(&r, "null")) {
       lua_pop(L, 1);
     } else if (*r.p == '-' || (*r.p >= '0' && *r.p <= '9')) {
-      char num[64];
-      size_t k = 0;
+      char num[64], dp = localeconv()->decimal_point[0];
+      const char *q = jr_number_end(r.p, r.end);
+      size_t k;
       char *endp;
       double d;
-      while (r.p < r.end && k < sizeof(num) - 1 &&
-             (strchr("+-.eE", *r.p) != NULL || (*r.p >= '0' && *r.p <= '9')))
-        num[k++] = *r.p++;
+      if (q == NULL || (size_t)(q - r.p) >= sizeof(num)) { e = "bad number"; goto fail; }
+      /* strtod reads the locale's decimal point (LC_NUMERIC); JSON's is '.' */
+      for (k = 0; r.p < q; k++, r.p++) num[k] = *r.p == '.' ? dp : *r.p;
       num[k] = 0;
       d = strtod(num, &endp);
-      if (*endp != 0 || k == 0) { e = "bad number"; goto fail; }
+      if (*endp != 0) { e = "bad number"; goto fail; }
       spapi_pushnum(L, d);
       lua_rawset(L, top + 2);
     } else {

@@ -362,11 +362,16 @@ static void build(lua_State *L, const char *op, signing *sg, int need_keys) {
     t = time(NULL);
   } else {
     if (lua_type(L, -1) != LUA_TNUMBER) luaL_error(L, "%s: 'time' must be a number (Unix seconds)", op);
-    t = (time_t)floor((double)lua_tonumber(L, -1));
+    double secs = floor((double)lua_tonumber(L, -1));
+    /* (a double beyond time_t's range, or NaN, would not convert) */
+    if (!(secs >= -1e14 && secs <= 1e14)) luaL_error(L, "%s: 'time' out of range", op);
+    t = (time_t)secs;
   }
   lua_pop(L, 1);
-  if (gmtime_r(&t, &tm) == NULL) luaL_error(L, "%s: 'time' out of range", op);
-  strftime(sg->amzdate, sizeof(sg->amzdate), "%Y%m%dT%H%M%SZ", &tm);
+  /* x-amz-date has a four-digit year: 0000..9999 */
+  if (gmtime_r(&t, &tm) == NULL || tm.tm_year < -1900 || tm.tm_year > 9999 - 1900 ||
+      strftime(sg->amzdate, sizeof(sg->amzdate), "%Y%m%dT%H%M%SZ", &tm) != 16)
+    luaL_error(L, "%s: 'time' out of range", op);
   memcpy(sg->date, sg->amzdate, 8);
   sg->date[8] = 0;
   sha256_hex(body ? body : "", body ? bl : 0, sg->payload_hash);

@@ -32,6 +32,7 @@ local srv = H.nginx([[
   location /many-headers { content_by_lua_block {
     for i = 1, 80 do ngx.header["X-H-" .. i] = "v" .. i .. "-" .. (ngx.var.arg_r or "") end
     ngx.header[string.rep("X-Long-Name-", 5)] = "long"
+    ngx.header[string.rep("X-Very-Long-", 25)] = "very long"
     ngx.header[ngx.var.arg_r == "2" and "X-CASE-Test" or "x-case-test"] = "c" .. (ngx.var.arg_r or "")
     ngx.say("ok")
   } }
@@ -63,6 +64,11 @@ local srv = H.nginx([[
 ]])
 
 local function session(opts) return core.session(opts) end
+-- spec/support/finalizer_close.lua <mode> under this interpreter and core.so
+local function finalizer_close_cmd(mode)
+  return string.format("cd %q && LUA_PATH='lua/?.lua;;' LUA_CPATH=%q %s spec/support/finalizer_close.lua %s",
+    H.root, package.cpath, rawget(_G, "jit") and "luajit" or "lua5.4", mode)
+end
 local function ngx_escape(v) return (v:gsub("[^%w]", function(c) return string.format("%%%02X", c:byte()) end)) end
 
 describe("core.session", function()
@@ -454,6 +460,7 @@ io.write("bad ", bad)
       assert.equal(200, status)
       for i = 1, 80 do assert.equal("v" .. i .. "-" .. r, headers["x-h-" .. i]) end
       assert.equal("long", headers[string.lower(string.rep("X-Long-Name-", 5))])
+      assert.equal("very long", headers[string.lower(string.rep("X-Very-Long-", 25))]) -- 300 bytes
       assert.equal("c" .. r, headers["x-case-test"])
       assert.is_nil(headers["X-CASE-Test"])
       assert.equal("text/plain", headers["content-type"])
@@ -587,6 +594,18 @@ io.write("bad ", bad)
     s:close()
   end)
 
+  -- Found in review: read_opts allocates (number header values become strings),
+  -- a finalizer run then closed the session, and the request went on to copy the
+  -- session's freed User-Agent line (a crash). Run in a fresh process, whose
+  -- small heap makes a GC cycle, so a finalizer, fall inside the request often.
+  it("fails as closed when a finalizer closes the session while it reads the request", function()
+    local rc, out = H.run(finalizer_close_cmd("request"))
+    assert.equal(0, rc, out)
+    local fired, bad = out:match("^fired=(%d+) refused=%d+ bad=(.*)$")
+    assert.equal("none", bad, out)
+    assert.is_true(tonumber(fired) > 0, out)
+  end)
+
   it("close is idempotent and a closed session refuses requests", function()
     local s = session()
     s:close()
@@ -680,6 +699,17 @@ describe("core multi", function()
     assert.matches("^nginx", r.headers["server"])
     assert.has_error(function() m:add{ url = srv.url } end)
     m:close()
+  end)
+
+  -- Found in review: making wait's results allocates, a finalizer run then closed
+  -- the multi, and wait went on with requests the close had freed (a crash).
+  it("finishes wait's results when a finalizer closes the multi meanwhile, and refuses a nested wait", function()
+    local rc, out = H.run(finalizer_close_cmd("wait"))
+    assert.equal(0, rc, out)
+    local fired, refused, bad = out:match("^fired=(%d+) refused=(%d+) bad=(.*)$")
+    assert.equal("none", bad, out)
+    assert.is_true(tonumber(fired) > 0, out)
+    assert.is_true(tonumber(refused) > 0, out)
   end)
 
   it("is collected without an explicit close", function()

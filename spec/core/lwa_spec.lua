@@ -101,11 +101,18 @@ describe("core.json_flat", function()
     local t = core.json_flat([[{"s":"x\n\t\/","n":-1.5e2,"i":7,"t":true,"f":false,"z":null}]])
     assert.same({ s = "x\n\t/", n = -150, i = 7, t = true, f = false }, t)
   end)
+  it("skips well-formed nested values of every kind", function()
+    local t = core.json_flat([=[{"a":{"x":[1,-2.5e3,true,false,null,"s\"]",{"y":{}}],"z":[]},"b":2,"c":[{},[[]]]}]=])
+    assert.same({ b = 2 }, t)
+  end)
   it("replaces lone surrogates with U+FFFD", function()
     assert.equal("\239\191\189x", core.json_flat([[{"s":"\ud800x"}]]).s)
   end)
   it("returns nil, err for malformed input", function()
-    for _, s in ipairs({ "{", '{"a"}', '{"a":}', '{"a":"\\q"}', '{"a":"x', '{"a":1,}', "{'a':1}" }) do
+    for _, s in ipairs({ "{", '{"a"}', '{"a":}', '{"a":"\\q"}', '{"a":"x', '{"a":1,}', "{'a':1}",
+      '{"a":1\0}', '{"a":1\0\0\0,"b":2}', '{"a":1.}', '{"a":01}', '{"a":+1}', '{"a":1e}', '{"a":--1}',
+      '{"a":[},"b":1}', '{"a":{"x":1]}', '{"a":[1 2]}', '{"a":{"x"}}', '{"a":[nul]}', '{"a":[1,]}',
+      '{"a":' .. string.rep("[", 200) .. string.rep("]", 200) .. '}' }) do
       local v, err = core.json_flat(s)
       assert.is_nil(v)
       assert.is_string(err)

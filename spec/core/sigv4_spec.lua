@@ -234,6 +234,19 @@ describe("core.sigv4_sign", function()
     assert.are_not.equal(a.Authorization, core.sigv4_sign(other).Authorization)
   end)
 
+  it("refuses a time whose x-amz-date would not have a four-digit year", function()
+    for _, t in ipairs({ 253402300800, -62167219201, 1e18, -1e18, 0 / 0, math.huge }) do
+      local a = args({ method = "GET", path = "/" })
+      a.time = t
+      assert.has_error(function() core.sigv4_sign(a) end, "sigv4_sign: 'time' out of range")
+    end
+    local a = args({ method = "GET", path = "/" })
+    a.time = 253402300799 -- the last second of 9999
+    assert.equal("99991231T235959Z", core.sigv4_sign(a)["x-amz-date"])
+    a.time = 0
+    assert.equal("19700101T000000Z", core.sigv4_sign(a)["x-amz-date"])
+  end)
+
   it("defaults time to now", function()
     local a = args({ method = "GET", path = "/" })
     a.time = nil
