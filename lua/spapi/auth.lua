@@ -82,7 +82,9 @@ function _M:lwa_key(scope)
   return k
 end
 
-local function lwa_exchange(self, scope)
+-- deadline: the calling operation's (monotonic seconds); each attempt's timeout
+-- and the retries stay within it
+local function lwa_exchange(self, scope, deadline)
   local s = self.secrets
   if not s.client_id or not s.client_secret then
     return nil, errors.new{ kind = "config", code = "MissingCredentials",
@@ -98,17 +100,27 @@ local function lwa_exchange(self, scope)
     client_id = s.client_id, client_secret = s.client_secret,
   }
   local attempts, resp, kind, msg = 0, nil, nil, nil
+  local timeout = self.cfg.timeout
   repeat
     attempts = attempts + 1
+    local left = deadline and deadline - clock.monotonic()
+    if left and left < timeout then timeout = left end
+    if timeout <= 0 then
+      resp, kind, msg = nil, "timeout", "the call's deadline passed"
+      break
+    end
     resp, kind, msg = self.send({
-      method = "POST", url = self.cfg.lwa_endpoint, body = body,
+      method = "POST", url = self.cfg.lwa_endpoint, body = body, timeout = timeout,
       headers = { ["Content-Type"] = "application/x-www-form-urlencoded;charset=UTF-8",
                   Accept = "application/json" },
       phase = "lwa",
     })
     local again = (not resp and (kind == "connect" or kind == "resolve" or kind == "timeout"
       or kind == "closed" or kind == "recv")) or (resp and resp.status >= 500)
-    if again and attempts <= 2 then clock.sleep(0.2 * attempts) end
+    if again and attempts <= 2 then
+      if deadline and clock.monotonic() + 0.2 * attempts >= deadline then break end
+      clock.sleep(0.2 * attempts)
+    end
   until not again or attempts > 2
   if not resp then
     return nil, errors.new{ kind = kind, code = "LWAUnreachable", operation = "lwa.token",
@@ -122,8 +134,9 @@ local function lwa_exchange(self, scope)
   return t
 end
 
---- An LWA access token (cached). scope: for grantless operations.
-function _M:access_token(scope)
+--- An LWA access token (cached). scope: for grantless operations; deadline: the
+--- calling operation's (clock.monotonic() seconds), which a refresh keeps to.
+function _M:access_token(scope, deadline)
   local key = self:lwa_key(scope)
   local tok = memo_get(self, key)
   if tok then return tok end
@@ -131,16 +144,23 @@ function _M:access_token(scope)
   tok = fresh(store:get(key))
   if tok then return memo(self, key, tok, last_ref) end
   -- single flight: one refresh at a time; others wait for its result (bounded)
-  if not store:lock(key .. ":lock", 30) then
+  local locked = store:lock(key .. ":lock", 30)
+  if not locked then
     for _ = 1, 300 do
+      if deadline and clock.monotonic() + 0.05 >= deadline then
+        return nil, errors.new{ kind = "timeout", code = "DeadlineExceeded", operation = "lwa.token", retryable = true,
+          message = "the call's deadline passed while another caller refreshed the access token" }
+      end
       clock.sleep(0.05)
       tok = fresh(store:get(key))
       if tok then return memo(self, key, tok, last_ref) end
-      if store:lock(key .. ":lock", 30) then break end
+      locked = store:lock(key .. ":lock", 30)
+      if locked then break end
     end
   end
-  local t, err = lwa_exchange(self, scope)
-  store:unlock(key .. ":lock")
+  -- (after 15 s without the lock, its holder is taken to be gone: refresh anyway)
+  local t, err = lwa_exchange(self, scope, deadline)
+  if locked then store:unlock(key .. ":lock") end
   if not t then return nil, err end
   remember(self, key, t.access_token, t.expires_in)
   return t.access_token

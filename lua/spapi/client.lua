@@ -318,26 +318,31 @@ end
 
 -- (a function of its own: a closure made in _prepare would keep LuaJIT from
 -- compiling the common path)
-function Client:_rdt(op)
+function Client:_rdt(op, deadline)
   return self.auth:restricted_token(op.method, op.path, op.data_elements,
-    function(n, p) return self:call(n, p) end)
+    function(n, p) return self:call(n, p, { deadline = max(0, deadline - clock.monotonic()) }) end)
 end
 
 local SIGNATURE_HEADERS = { "Authorization", "x-amz-date", "x-amz-security-token", "x-amz-content-sha256" }
 
 -- Credentials for the next attempt: the access token (or RDT) and, with AWS keys,
--- a fresh signature. → true | nil, err
+-- a fresh signature. A token fetch counts against the call's deadline (job.deadline,
+-- set before): past it, the request is not sent. → true | nil, err
 function Client:_prepare(job)
   local plan = job.plan
   local token, err
   if uses_rdt(self, job) then
-    token, err = self:_rdt(plan.op)
+    token, err = self:_rdt(plan.op, job.deadline)
   else
-    token, err = self.auth:access_token(plan.scope)
+    token, err = self.auth:access_token(plan.scope, job.deadline)
   end
   if not token then
     if errors.is(err) then err.operation = err.operation or plan.name end
     return nil, err
+  end
+  if clock.monotonic() >= job.deadline then
+    return nil, errors.new{ kind = "timeout", code = "DeadlineExceeded", operation = plan.name, retryable = true,
+      attempts = job.attempts, message = "the call's deadline passed while its access token was fetched" }
   end
   local headers = job.headers
   headers["x-amz-access-token"] = token -- (the transport adds the User-Agent)
