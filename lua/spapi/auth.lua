@@ -24,10 +24,19 @@ function _M.margin(expires_in)
   return m
 end
 
+-- The secrets and the memo's tokens live outside the auth table (which a client
+-- holds), so that dumping a client shows none.
+local secrets_of = setmetatable({}, { __mode = "k" })
+local memo_tok_of = setmetatable({}, { __mode = "k" })
+-- auth → its memo of tokens, for the client's call loop (a function, not a field:
+-- a dump that follows the metatable to this module would show the table)
+function _M.memo_tokens() return memo_tok_of end
+
 -- secrets: { client_id, client_secret, refresh_token }; send(req) → resp | nil, kind, msg
 function _M.new(cfg, secrets, store, send)
-  return setmetatable({ cfg = cfg, secrets = secrets, store = store, send = send, keys = {},
-    memo_tok = {}, memo_ref = {} }, mt)
+  local self = setmetatable({ cfg = cfg, store = store, send = send, keys = {}, memo_ref = {} }, mt)
+  secrets_of[self], memo_tok_of[self] = secrets, {}
+  return self
 end
 
 -- Tokens read or fetched are also kept here until their refresh time (memo_tok,
@@ -36,13 +45,13 @@ end
 -- the truth for everything else: a fleet refreshes a token once, and a token
 -- invalidated here (after a 401) is dropped here and from the store.
 local function memo(self, key, tok, ref)
-  self.memo_tok[key], self.memo_ref[key] = tok, ref
+  memo_tok_of[self][key], self.memo_ref[key] = tok, ref
   return tok
 end
 
 local function memo_get(self, key)
   local ref = self.memo_ref[key]
-  if ref and clock.now() < ref then return self.memo_tok[key] end
+  if ref and clock.now() < ref then return memo_tok_of[self][key] end
   return nil
 end
 
@@ -72,7 +81,7 @@ function _M:lwa_key(scope)
   local keys = self.keys
   local k = keys[scope or true]
   if k then return k end
-  local s = self.secrets
+  local s = secrets_of[self]
   if scope then
     k = "lwa:cc:" .. fingerprint(s.client_id or "", scope)
   else
@@ -85,7 +94,7 @@ end
 -- deadline: the calling operation's (monotonic seconds); each attempt's timeout
 -- and the retries stay within it
 local function lwa_exchange(self, scope, deadline)
-  local s = self.secrets
+  local s = secrets_of[self]
   if not s.client_id or not s.client_secret then
     return nil, errors.new{ kind = "config", code = "MissingCredentials",
       message = "client_id and client_secret are required (LWA_CLIENT_ID, LWA_CLIENT_SECRET)" }
@@ -186,7 +195,8 @@ function _M:rdt_key(method, path, data_elements)
   local id = method .. " " .. path .. " " .. elements
   local k = self.keys[id]
   if k then return k end
-  k = "rdt:" .. fingerprint(self.secrets.client_id or "", self.secrets.refresh_token or "", method, path, elements)
+  local s = secrets_of[self]
+  k = "rdt:" .. fingerprint(s.client_id or "", s.refresh_token or "", method, path, elements)
   self.keys[id] = k
   return k
 end

@@ -24,6 +24,7 @@ local type, pairs, ipairs, tostring, tonumber, setmetatable, rawget, rawset, pca
 local fmt, floor, random, min, max = string.format, math.floor, math.random, math.min, math.max
 local hget = hdr.get
 local reserve, clocks = ratelimit.reserve, clock.clocks
+local memo_tok_of = auth.memo_tokens()
 -- the call path's functions, defined below (locals: the sugar's calls do no
 -- method look-ups)
 local new_job, run_job, outcome
@@ -458,7 +459,8 @@ function outcome(self, job, status, headers, raw, request_id, limit)
       message = "response is not valid JSON: " .. tostring(derr), request_id = meta.request_id,
       retryable = true }
     if idempotent(job) then return self:_maybe_retry(job, err) end
-    err.attempts = job.attempts
+    -- the server took it (2xx): sending it again could do it twice
+    err.retryable, err.maybe_applied, err.attempts = false, true, job.attempts
     return "error", err
   end
   headers = meta.headers
@@ -543,7 +545,7 @@ function run_job(self, job, reuse)
     end
     local ref = key and auth.memo_ref[key]
     if ref and now < ref then
-      job.headers["x-amz-access-token"] = auth.memo_tok[key]
+      job.headers["x-amz-access-token"] = memo_tok_of[auth][key]
     else
       local ok, err = self:_prepare(job)
       if not ok then return nil, err end
@@ -571,7 +573,10 @@ function run_job(self, job, reuse)
     if type(raw) == "table" and limit == plan.limit_seen and request_id ~= nil and status < 300 and status >= 200 then
       local attempts = job.attempts + 1
       job.attempts = attempts
-      if reuse then plan.spare = job end
+      if reuse then -- (kept without its token: a dumped client shows none)
+        job.headers["x-amz-access-token"] = nil
+        plan.spare = job
+      end
       if type(headers) == "string" then -- (response's first case, without the call)
         return raw, setmetatable({ status = status, request_id = request_id or nil, rate_limit = plan.limit_num,
           attempts = attempts, operation = plan.name, raw_headers = headers }, RESPONSE)
@@ -580,7 +585,10 @@ function run_job(self, job, reuse)
     end
     local action, a, b = outcome(self, job, status, headers, raw, request_id, limit)
     if action ~= "retry" then
-      if reuse then plan.spare = job end
+      if reuse then
+        job.headers["x-amz-access-token"] = nil
+        plan.spare = job
+      end
       if action == "done" then return a, b end
       return nil, a
     end
@@ -613,6 +621,9 @@ function Client:batch(list, opts)
     return results
   end
   local concurrency = opts.concurrency or 16
+  if type(concurrency) ~= "number" or concurrency < 1 then
+    error("spapi: batch: concurrency must be a number >= 1 (got " .. tostring(concurrency) .. ")", 2)
+  end
   local m = self.transport:multi()
   local pending, inflight, running, done = {}, {}, 0, 0
   for i = 1, n do pending[i] = jobs[i]; jobs[i].ready_at = 0 end

@@ -99,11 +99,13 @@ function _M.resolve(t, getenv_fn)
   local getenv = getenv_fn or getenv
   local cfg = {}
   local use_env = t.env ~= false
-  local profile_name = t.profile or (use_env and getenv("SPAPI_PROFILE")) or "default"
+  -- a profile asked for by name (config or SPAPI_PROFILE) must exist; "default" may not
+  local named = t.profile or (use_env and getenv("SPAPI_PROFILE")) or nil
+  if named == "" then named = nil end
   local prof_path = t.profile_file or _M.profile_path(getenv)
-  local prof = _M.read_profile(prof_path, profile_name)
-  if t.profile and not prof then
-    return nil, "spapi: profile '" .. t.profile .. "' not found in " .. tostring(prof_path)
+  local prof = _M.read_profile(prof_path, named or "default")
+  if named and not prof then
+    return nil, "spapi: profile '" .. named .. "' not found in " .. tostring(prof_path)
   end
   prof = prof or {}
   for k, v in pairs(prof) do

@@ -55,6 +55,13 @@ describe("config", function()
     local none, err = config.resolve({ profile = "missing" }, env{ SPAPI_CONFIG_FILE = dir .. "/profiles" })
     assert.is_nil(none)
     assert.matches("missing", err)
+    -- the same for SPAPI_PROFILE (found in review: ignored, and the env's credentials used)
+    none, err = config.resolve({}, env{ SPAPI_CONFIG_FILE = dir .. "/profiles", SPAPI_PROFILE = "prod",
+      LWA_CLIENT_ID = "other-app", LWA_CLIENT_SECRET = "other-secret" })
+    assert.is_nil(none)
+    assert.matches("profile 'prod' not found", err, 1, true)
+    c = assert(config.resolve({}, env{ SPAPI_CONFIG_FILE = dir .. "/profiles", SPAPI_PROFILE = "eu-shop" }))
+    assert.equal("eu-id", c.client_id)
   end)
 
   it("refuses a client without credentials, naming what is missing", function()
@@ -76,5 +83,33 @@ describe("config", function()
         assert.is_false(v == secret, "cfg." .. tostring(k) .. " holds a secret")
       end
     end
+  end)
+
+  -- Found in review: client.auth held the client secret and refresh token, and
+  -- the access token sat in the auth memo, the memory store and the finished
+  -- request kept for the operation's next call.
+  it("keeps every secret and token out of reach of a dump of the client, after calls", function()
+    local srv = H.mock_api()
+    local sp = srv.client()
+    assert(sp.fulfillment_outbound.getFeatures{ marketplaceId = "ATVPDKIKX0DER" })
+    assert(sp:call("merchant_fulfillment.getShipment", { shipmentId = "0a1b2c3d-0000-1111-2222-333344445555" },
+      { rdt = true }))
+    local seen, found = {}, {}
+    local function walk(v, path)
+      if type(v) == "string" then
+        if v:find("test-secret-value", 1, true) or v:find("Atzr|", 1, true) or v:find("Atza|", 1, true)
+          or v:find("Atz.sprdt|", 1, true) then found[#found + 1] = path end
+      elseif type(v) == "table" and not seen[v] then
+        seen[v] = true
+        for k, x in pairs(v) do
+          walk(k, path .. "[key]")
+          walk(x, path .. "." .. tostring(k))
+        end
+        walk(getmetatable(v), path .. "<mt>")
+      end
+    end
+    walk(sp, "client")
+    srv.stop()
+    assert.same({}, found)
   end)
 end)

@@ -232,6 +232,22 @@ describe("client pipeline", function()
     assert.equal(2, #srv.log())
   end)
 
+  -- Found in review: the error said retryable and not maybe_applied, though the
+  -- server had acted on the request (2xx)
+  it("flags a non-idempotent POST answered 2xx with unreadable JSON as applied, not to be re-sent", function()
+    srv.script("/acknowledgements$", { { status = 202, raw = "{not json" } })
+    local sp = srv.client()
+    local body, err = sp:call("vendor_df_orders.submitAcknowledgement", { body = {
+      orderAcknowledgements = { { purchaseOrderNumber = "PO-1", vendorOrderNumber = "V1",
+        acknowledgementDate = "2026-11-21T10:00:00Z", acknowledgementStatus = { code = "00" },
+        sellingParty = { partyId = "S" }, shipFromParty = { partyId = "W" }, itemAcknowledgements = {} } } } })
+    assert.is_nil(body)
+    assert.equal("InvalidJSON", err.code)
+    assert.equal(1, #srv.log())
+    assert.is_true(err.maybe_applied)
+    assert.is_false(err.retryable)
+  end)
+
   it("times out a slow response", function()
     srv.script("/fba/outbound/2020%-07%-01/features$", { { delay = 2 } })
     local sp = srv.client{ timeout = 0.4, max_retries = 0 }
@@ -486,6 +502,12 @@ describe("client pipeline", function()
     local ok, msg = pcall(sp.batch, sp, { { "fulfillment_outbound.getFulfillmentOrder", {} } })
     assert.is_false(ok)
     assert.matches("sellerFulfillmentOrderId", msg, 1, true)
+    for _, c in ipairs({ 0, -1, "16" }) do -- (0 ran nothing and looped forever: found in review)
+      ok, msg = pcall(sp.batch, sp, { { "fulfillment_outbound.getFeatures", { marketplaceId = "ATVPDKIKX0DER" } } },
+        { concurrency = c })
+      assert.is_false(ok)
+      assert.matches("concurrency must be a number >= 1", msg, 1, true)
+    end
     assert.equal(0, #srv.log())
   end)
 

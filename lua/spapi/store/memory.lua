@@ -14,27 +14,42 @@ local mt = { __index = _M }
 
 local clock = require("spapi.clock")
 
+-- The values (access tokens among them) live outside the store table, so that
+-- dumping a client or its store shows none.
+local values_of = setmetatable({}, { __mode = "k" })
+
+local function values(self)
+  local v = values_of[self]
+  if not v then
+    v = {}
+    values_of[self] = v
+  end
+  return v
+end
+
 function _M.new()
-  return setmetatable({ data = {}, expires = {}, buckets = {}, locks = {}, rates = {} }, mt)
+  local self = setmetatable({ expires = {}, buckets = {}, locks = {}, rates = {} }, mt)
+  values_of[self] = {}
+  return self
 end
 
 function _M:get(key)
   local exp = self.expires[key]
   if exp and exp <= clock.now() then
-    self.data[key], self.expires[key] = nil, nil
+    values(self)[key], self.expires[key] = nil, nil
     return nil
   end
-  return self.data[key]
+  return values(self)[key]
 end
 
 function _M:set(key, value, ttl)
-  self.data[key] = value
+  values(self)[key] = value
   self.expires[key] = ttl and (clock.now() + ttl) or nil
   return true
 end
 
 function _M:delete(key)
-  self.data[key], self.expires[key] = nil, nil
+  values(self)[key], self.expires[key] = nil, nil
   return true
 end
 
