@@ -21,7 +21,16 @@ local hdr = require "spapi.headers"
 
 local type, pairs, ipairs, tostring, tonumber, setmetatable, rawget, rawset, pcall, error =
   type, pairs, ipairs, tostring, tonumber, setmetatable, rawget, rawset, pcall, error
-local fmt, floor, random, min, max = string.format, math.floor, math.random, math.min, math.max
+local fmt, min, max = string.format, math.min, math.max
+local random_bytes = require("spapi.core").random_bytes
+
+-- a uniform number in [0, 1) from the system's randomness: the backoff's jitter
+-- differs between processes (LuaJIT's math.random starts from the same seed in
+-- every one: a fleet would retry in step) and leaves math.random's state alone
+local function random()
+  local a, b, c, d = random_bytes(4):byte(1, 4)
+  return ((a * 256 + b) * 256 + c) * 256 / 2 ^ 32 + d / 2 ^ 32
+end
 local hget = hdr.get
 local reserve, clocks = ratelimit.reserve, clock.clocks
 local memo_tok_of = auth.memo_tokens()
@@ -198,13 +207,13 @@ end
 -- the debug hook sees every exchange, secrets redacted; returns the start time
 function Client:_debug_request(req)
   pcall(self.debug, { phase = "request", operation = operation_of(req), method = req.method,
-    url = req.url, headers = redact.headers(req.headers), body = redact.body(req.body) })
+    url = redact.url(req.url), headers = redact.headers(req.headers), body = redact.body(req.body) })
   return clock.monotonic()
 end
 
 -- status, headers, body | nil, message, kind: what the transport returned
 function Client:_debug_result(req, t0, status, headers, body)
-  local ev = { operation = operation_of(req), method = req.method, url = req.url,
+  local ev = { operation = operation_of(req), method = req.method, url = redact.url(req.url),
     elapsed = clock.monotonic() - t0 }
   if status then
     ev.phase, ev.status = "response", status

@@ -33,9 +33,25 @@ function _M.headers(h)
   return out
 end
 
--- form bodies (LWA) and JSON bodies
+-- A pre-signed URL's query (S3 document URLs) is a credential until it expires.
+local PRESIGNED = { ["x-amz-security-token"] = true, ["x-amz-signature"] = true, ["x-amz-credential"] = true }
+
+local function presigned(s)
+  return (s:gsub("([Xx]%-[Aa][Mm][Zz]%-[%a%-]+)=([^&\"%s]*)", function(k, v)
+    if PRESIGNED[k:lower()] then return k .. "=" .. _M.mask(v) end
+  end))
+end
+
+--- a URL with the signature parts of its query masked
+function _M.url(u)
+  if type(u) ~= "string" then return u end
+  return presigned(u)
+end
+
+-- form bodies (LWA), JSON bodies, and pre-signed URLs inside either
 function _M.body(s)
   if type(s) ~= "string" then return s end
+  s = presigned(s)
   s = s:gsub("([%w_]+)=([^&]*)", function(k, v)
     if SECRET_FIELDS[k] then return k .. "=" .. _M.mask(v) end
   end)

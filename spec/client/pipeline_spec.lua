@@ -536,6 +536,43 @@ describe("client pipeline", function()
     assert.is_nil(tostring(sp):find(REFRESH, 1, true))
   end)
 
+  -- Found in review: a pre-signed document URL (a credential until it expires)
+  -- reached the debug hook as it was
+  it("masks the signature parts of pre-signed URLs in debug events", function()
+    local events = {}
+    local sp = srv.client{ debug = function(ev) events[#events + 1] = ev end }
+    local url = srv.url .. "/doc.txt?X-Amz-Algorithm=AWS4-HMAC-SHA256"
+      .. "&X-Amz-Credential=ASIAEXAMPLE%2F20261122%2Fus-east-1%2Fs3%2Faws4_request"
+      .. "&X-Amz-Security-Token=IQoJb3JpZ2luX2VjSESSIONSECRET&X-Amz-Signature=deadbeefsignature&x=1"
+    sp:download_document{ url = url }
+    assert.is_true(#events >= 2)
+    for _, ev in ipairs(events) do
+      assert.is_nil(ev.url:find("SESSIONSECRET", 1, true), ev.url)
+      assert.is_nil(ev.url:find("deadbeefsignature", 1, true), ev.url)
+      assert.is_nil(ev.url:find("ASIAEXAMPLE", 1, true), ev.url)
+      assert.matches("X-Amz-Algorithm=AWS4-HMAC-SHA256", ev.url, 1, true) -- the rest stays readable
+      assert.matches("&x=1", ev.url, 1, true)
+    end
+    local body = require("spapi.redact").body('{"url":"' .. url .. '"}')
+    assert.is_nil(body:find("SESSIONSECRET", 1, true), body)
+  end)
+
+  -- Found in review: on LuaJIT math.random starts from the same seed in every
+  -- process, so a fleet's retries went in step
+  it("draws a different backoff jitter in each process", function()
+    local lua = rawget(_G, "jit") and "luajit" or "lua5.4"
+    local cmd = string.format("cd %q && LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH=%q %s -e %q", H.root,
+      package.cpath, lua, [[local sp = require("spapi").client{ env = false, client_id = "a", client_secret = "b",
+        refresh_token = "Atzr|c" }
+        io.write(string.format("%.9f %.9f", sp:_backoff(1), sp:_backoff(3)))]])
+    local rc1, a = H.run(cmd)
+    local rc2, b = H.run(cmd)
+    assert.equal(0, rc1, a)
+    assert.equal(0, rc2, b)
+    assert.matches("^[%d.]+ [%d.]+$", a)
+    assert.are_not.equal(a, b)
+  end)
+
   it("signs requests with SigV4 when AWS keys are configured", function()
     local sp = srv.client{ aws_access_key = "AKIDEXAMPLE", aws_secret_key = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY" }
     assert(sp.fulfillment_outbound.getFeatures{ marketplaceId = "ATVPDKIKX0DER" })
