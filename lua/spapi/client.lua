@@ -529,6 +529,17 @@ function Client:call(name, params, opts)
   return run_job(self, self:_job(name, params, opts, 2), true)
 end
 
+-- Keeps a finished job for the operation's next call, without its token and
+-- signature headers (a dumped client shows none; every attempt sets them anew).
+local function park(self, plan, job)
+  local headers = job.headers
+  headers["x-amz-access-token"] = nil
+  if self.signs then
+    for _, k in ipairs(SIGNATURE_HEADERS) do headers[k] = nil end
+  end
+  plan.spare = job
+end
+
 -- one job, sequentially, to its end → body, response | nil, err. With `reuse`,
 -- the job (which nothing else holds) is left to the operation's next call.
 -- (The hot path of every call: the budget and timeout of wait_budget and
@@ -582,8 +593,9 @@ function run_job(self, job, reuse)
     if type(raw) == "table" and limit == plan.limit_seen and request_id ~= nil and status < 300 and status >= 200 then
       local attempts = job.attempts + 1
       job.attempts = attempts
-      if reuse then -- (kept without its token: a dumped client shows none)
+      if reuse then -- (park's work, inline on the hot path)
         job.headers["x-amz-access-token"] = nil
+        if self.signs then park(self, plan, job) end
         plan.spare = job
       end
       if type(headers) == "string" then -- (response's first case, without the call)
@@ -594,10 +606,7 @@ function run_job(self, job, reuse)
     end
     local action, a, b = outcome(self, job, status, headers, raw, request_id, limit)
     if action ~= "retry" then
-      if reuse then
-        job.headers["x-amz-access-token"] = nil
-        plan.spare = job
-      end
+      if reuse then park(self, plan, job) end
       if action == "done" then return a, b end
       return nil, a
     end
@@ -630,7 +639,7 @@ function Client:batch(list, opts)
     return results
   end
   local concurrency = opts.concurrency or 16
-  if type(concurrency) ~= "number" or concurrency < 1 then
+  if type(concurrency) ~= "number" or not (concurrency >= 1) then -- (NaN too)
     error("spapi: batch: concurrency must be a number >= 1 (got " .. tostring(concurrency) .. ")", 2)
   end
   local m = self.transport:multi()

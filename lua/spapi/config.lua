@@ -101,7 +101,7 @@ function _M.resolve(t, getenv_fn)
   local use_env = t.env ~= false
   -- a profile asked for by name (config or SPAPI_PROFILE) must exist; "default" may not
   local named = t.profile or (use_env and getenv("SPAPI_PROFILE")) or nil
-  if named == "" then named = nil end
+  if named == "" or named == "default" then named = nil end
   local prof_path = t.profile_file or _M.profile_path(getenv)
   local prof = _M.read_profile(prof_path, named or "default")
   if named and not prof then

@@ -62,6 +62,10 @@ describe("config", function()
     assert.matches("profile 'prod' not found", err, 1, true)
     c = assert(config.resolve({}, env{ SPAPI_CONFIG_FILE = dir .. "/profiles", SPAPI_PROFILE = "eu-shop" }))
     assert.equal("eu-id", c.client_id)
+    -- "default" may be absent, named or not (credentials from the environment)
+    c = assert(config.resolve({}, env{ SPAPI_CONFIG_FILE = dir .. "/none", SPAPI_PROFILE = "default",
+      LWA_CLIENT_ID = "env-id" }))
+    assert.equal("env-id", c.client_id)
   end)
 
   it("refuses a client without credentials, naming what is missing", function()
@@ -94,11 +98,18 @@ describe("config", function()
     assert(sp.fulfillment_outbound.getFeatures{ marketplaceId = "ATVPDKIKX0DER" })
     assert(sp:call("merchant_fulfillment.getShipment", { shipmentId = "0a1b2c3d-0000-1111-2222-333344445555" },
       { rdt = true }))
+    -- and with SigV4: the AWS session token and the signature (the parked request kept them)
+    local signed = srv.client{ aws_access_key = "ASIAEXAMPLE", aws_secret_key = "test-secret-value-aws",
+      aws_session_token = "test-secret-value-sts" }
+    assert(signed.fulfillment_outbound.getFeatures{ marketplaceId = "ATVPDKIKX0DER" })
+    signed:call("fulfillment_outbound.getFulfillmentOrder", { sellerFulfillmentOrderId = "none" })
     local seen, found = {}, {}
     local function walk(v, path)
       if type(v) == "string" then
         if v:find("test-secret-value", 1, true) or v:find("Atzr|", 1, true) or v:find("Atza|", 1, true)
-          or v:find("Atz.sprdt|", 1, true) then found[#found + 1] = path end
+          or v:find("Atz.sprdt|", 1, true) or v:find("AWS4-HMAC-SHA256 Credential", 1, true) then
+          found[#found + 1] = path
+        end
       elseif type(v) == "table" and not seen[v] then
         seen[v] = true
         for k, x in pairs(v) do
@@ -109,6 +120,7 @@ describe("config", function()
       end
     end
     walk(sp, "client")
+    walk(signed, "signed client")
     srv.stop()
     assert.same({}, found)
   end)

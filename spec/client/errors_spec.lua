@@ -53,6 +53,19 @@ describe("memory store and rate limiter", function()
     assert.is_true(s:lock("l", 10))
   end)
 
+  -- Found in review: with the values kept in a side table, an object delegating
+  -- to the store saw none of them, and its delete left an undying value
+  it("serves an object that delegates to it (__index) the same values", function()
+    local base = memory.new()
+    local proxy = setmetatable({}, { __index = base })
+    base:set("k", "tok-1", 3600)
+    assert.equal("tok-1", proxy:get("k"))
+    proxy:delete("k")
+    assert.is_nil(base:get("k"))
+    proxy:set("k2", "tok-2")
+    assert.equal("tok-2", base:get("k2"))
+  end)
+
   it("reserves from the memory store's own buckets, shared by every limiter on that store", function()
     local store = memory.new()
     local a, b = ratelimit.new(store, { margin = 1 }), ratelimit.new(store, { margin = 1 })

@@ -15,22 +15,24 @@ local mt = { __index = _M }
 local clock = require("spapi.clock")
 
 -- The values (access tokens among them) live outside the store table, so that
--- dumping a client or its store shows none.
+-- dumping a client or its store shows none. They are keyed by the store's
+-- expiry table, which an object delegating to the store (__index) shares.
 local values_of = setmetatable({}, { __mode = "k" })
 
 local function values(self)
-  local v = values_of[self]
+  local e = self.expires
+  local v = values_of[e]
   if not v then
     v = {}
-    values_of[self] = v
+    values_of[e] = v
   end
   return v
 end
 
 function _M.new()
-  local self = setmetatable({ expires = {}, buckets = {}, locks = {}, rates = {} }, mt)
-  values_of[self] = {}
-  return self
+  local expires = {}
+  values_of[expires] = {}
+  return setmetatable({ expires = expires, buckets = {}, locks = {}, rates = {} }, mt)
 end
 
 function _M:get(key)
