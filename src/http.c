@@ -647,7 +647,7 @@ static void push_error_message(lua_State *L, req *r) {
  * the session's name table, or 0. A name's slot is one of NAME_WAYS after its hash.
  * Returns the slot that now holds the name, or -1. */
 static int push_name(lua_State *L, session *s, int cache, const char *p, size_t nl) {
-  char name[256];
+  char name[256], *w;
   size_t i;
   unsigned slot = 0, k;
   if (cache) {
@@ -666,15 +666,11 @@ static int push_name(lua_State *L, session *s, int cache, const char *p, size_t 
         break;
       }
   }
-  if (nl <= sizeof(name)) {
-    for (i = 0; i < nl; i++) name[i] = (p[i] >= 'A' && p[i] <= 'Z') ? (char)(p[i] + 32) : p[i];
-    lua_pushlstring(L, name, nl);
-  } else { /* longer than name[]: lowercased in scratch memory (a userdata) */
-    char *w = (char *)spapi_scratch(L, nl);
-    for (i = 0; i < nl; i++) w[i] = (p[i] >= 'A' && p[i] <= 'Z') ? (char)(p[i] + 32) : p[i];
-    lua_pushlstring(L, w, nl);
-    lua_remove(L, -2);
-  }
+  /* lowercased in name[], or in scratch memory (a userdata) when longer */
+  w = nl <= sizeof(name) ? name : spapi_scratch(L, nl);
+  for (i = 0; i < nl; i++) w[i] = (p[i] >= 'A' && p[i] <= 'Z') ? (char)(p[i] + 32) : p[i];
+  lua_pushlstring(L, w, nl);
+  if (w != name) lua_remove(L, -2);
   if (cache && nl <= NAME_LEN) {
     hname *e = &s->names[slot];
     lua_pushvalue(L, -1);
@@ -1114,10 +1110,17 @@ static int session_send(lua_State *L) {
   return do_request(L, s);
 }
 
-static int session_sender(lua_State *L) {
+/* Pushes a method's upvalues (the metatable and the names), for a closure made
+ * by the method that reads options and fields as the methods do. */
+static void push_method_upvalues(lua_State *L) {
   int i;
-  open_session(L, 1, "sender");
+  luaL_checkstack(L, 2 + OPT_N, "spapi.core");
   for (i = 1; i <= 1 + OPT_N; i++) lua_pushvalue(L, lua_upvalueindex(i));
+}
+
+static int session_sender(lua_State *L) {
+  open_session(L, 1, "sender");
+  push_method_upvalues(L);
   lua_pushvalue(L, 1);
   lua_pushcclosure(L, session_send, 2 + OPT_N);
   return 1;
@@ -1321,7 +1324,7 @@ static int wait_results(lua_State *L) {
  * out after, and a nested wait is refused. */
 static int multi_wait(lua_State *L) {
   multi *m = open_multi(L, 1, "multi:wait");
-  int forever = lua_isnoneornil(L, 2), i, rc;
+  int forever = lua_isnoneornil(L, 2), rc;
   double timeout = forever ? 0 : (double)luaL_checknumber(L, 2);
   double deadline = mono() + (timeout > 0 ? timeout : 0);
   if (m->waiting) return luaL_error(L, "multi:wait: already waiting (called from a finalizer?)");
@@ -1337,8 +1340,7 @@ static int multi_wait(lua_State *L) {
       curl_multi_poll(m->m, NULL, 0, left >= 1.0 ? 1000 : (int)(left * 1000) + 1, NULL);
     }
   }
-  luaL_checkstack(L, 2 + OPT_N, "multi:wait");
-  for (i = 1; i <= 1 + OPT_N; i++) lua_pushvalue(L, lua_upvalueindex(i));
+  push_method_upvalues(L);
   lua_pushcclosure(L, wait_results, 1 + OPT_N);
   lua_pushvalue(L, 1);
   m->waiting = 1;

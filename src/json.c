@@ -237,18 +237,19 @@ static int parse_string(jparser *j, int key) {
 /* ---- numbers ---- */
 
 /* strtod on text[0..n) (a validated JSON number), whatever LC_NUMERIC says:
- * the '.' becomes the locale's decimal point, as Lua's lua_str2number does. */
-static int slow_strtod(jparser *j, const unsigned char *text, size_t n, double *out) {
+ * the '.' becomes the locale's decimal point, as Lua's lua_str2number does.
+ * 1 when all n bytes were the number. (Also lwa.c's.) */
+int spapi_strtod(lua_State *L, const char *text, size_t n, double *out) {
   char local[128], *buf = local, *endp;
   char dp = localeconv()->decimal_point[0];
   size_t i;
   if (n >= sizeof(local)) {
-    buf = spapi_scratch(j->L, n + 1);   /* popped below; nothing can collect it before */
+    buf = spapi_scratch(L, n + 1);   /* popped below; nothing can collect it before */
   }
-  for (i = 0; i < n; i++) buf[i] = (text[i] == '.') ? dp : (char)text[i];
+  for (i = 0; i < n; i++) buf[i] = (text[i] == '.') ? dp : text[i];
   buf[n] = '\0';
   *out = strtod(buf, &endp);
-  if (buf != local) lua_pop(j->L, 1);
+  if (buf != local) lua_pop(L, 1);
   return endp == buf + n;
 }
 
@@ -320,7 +321,7 @@ static int parse_number(jparser *j) {
       d = (double)w;
       d = e10 < 0 ? d / pow10_tab[-e10] : d * pow10_tab[e10];
       if (neg) d = -d;
-    } else if (!slow_strtod(j, start, (size_t)(p - start), &d)) {
+    } else if (!spapi_strtod(j->L, (const char *)start, (size_t)(p - start), &d)) {
       return fail(j, "invalid number", start);
     }
   }

@@ -2,7 +2,6 @@
  * Pure (no I/O), shared by every transport. Contains a tiny JSON reader for
  * flat objects: string values (escapes, \uXXXX, surrogate pairs → UTF-8),
  * numbers, true/false/null; nested values are skipped. */
-#include <locale.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -232,17 +231,13 @@ static const char *json_flat(lua_State *L, const char *s, size_t n) {
     } else if (lit(&r, "null")) {
       lua_pop(L, 1);
     } else if (*r.p == '-' || (*r.p >= '0' && *r.p <= '9')) {
-      char num[64], dp = localeconv()->decimal_point[0];
       const char *q = jr_number_end(r.p, r.end);
-      size_t k;
-      char *endp;
       double d;
-      if (q == NULL || (size_t)(q - r.p) >= sizeof(num)) { e = "bad number"; goto fail; }
-      /* strtod reads the locale's decimal point (LC_NUMERIC); JSON's is '.' */
-      for (k = 0; r.p < q; k++, r.p++) num[k] = *r.p == '.' ? dp : *r.p;
-      num[k] = 0;
-      d = strtod(num, &endp);
-      if (*endp != 0) { e = "bad number"; goto fail; }
+      if (q == NULL || q - r.p >= 64 || !spapi_strtod(L, r.p, (size_t)(q - r.p), &d)) {
+        e = "bad number";
+        goto fail;
+      }
+      r.p = q;
       spapi_pushnum(L, d);
       lua_rawset(L, top + 2);
     } else {

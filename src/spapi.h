@@ -60,6 +60,7 @@ static inline int spapi_same_ci(const char *a, const char *b, size_t n) {
 /* JSON text held by C (see json.c): 1 and the value pushed, or 0 (not JSON). */
 SPAPI_HIDDEN int spapi_json_is_decoder(lua_State *L, int i);
 SPAPI_HIDDEN int spapi_json_decode_mem(lua_State *L, int decoder, const char *s, size_t n);
+SPAPI_HIDDEN int spapi_strtod(lua_State *L, const char *text, size_t n, double *out);
 
 /* RFC 3986 percent-encoding of s into b (unreserved kept, %XX uppercase). */
 SPAPI_HIDDEN int spapi_urlencode_buf(spapi_buf *b, const char *s, size_t n);

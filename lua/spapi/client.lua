@@ -335,6 +335,11 @@ end
 
 local SIGNATURE_HEADERS = { "Authorization", "x-amz-date", "x-amz-security-token", "x-amz-content-sha256" }
 
+-- drops a request's SigV4 headers (before signing it again, and when it is kept)
+local function unsign(headers)
+  for _, k in ipairs(SIGNATURE_HEADERS) do headers[k] = nil end
+end
+
 -- Credentials for the next attempt: the access token (or RDT) and, with AWS keys,
 -- a fresh signature. A token fetch counts against the call's deadline (job.deadline,
 -- set before): past it, the request is not sent. → true | nil, err
@@ -365,7 +370,7 @@ end
 -- SigV4 for the next attempt (a new date, so a new signature)
 function Client:_sign(job)
   local headers, s = job.headers, secrets_of[self]
-  for _, k in ipairs(SIGNATURE_HEADERS) do headers[k] = nil end
+  unsign(headers)
   local signed = require("spapi.sigv4").sign{
     method = job.method, url = job.url, headers = headers, body = job.body or "",
     region = self.cfg.aws_region, service = "execute-api",
@@ -531,12 +536,10 @@ end
 
 -- Keeps a finished job for the operation's next call, without its token and
 -- signature headers (a dumped client shows none; every attempt sets them anew).
+-- (run_job's short way does the same inline.)
 local function park(self, plan, job)
-  local headers = job.headers
-  headers["x-amz-access-token"] = nil
-  if self.signs then
-    for _, k in ipairs(SIGNATURE_HEADERS) do headers[k] = nil end
-  end
+  job.headers["x-amz-access-token"] = nil
+  if self.signs then unsign(job.headers) end
   plan.spare = job
 end
 
@@ -593,9 +596,9 @@ function run_job(self, job, reuse)
     if type(raw) == "table" and limit == plan.limit_seen and request_id ~= nil and status < 300 and status >= 200 then
       local attempts = job.attempts + 1
       job.attempts = attempts
-      if reuse then -- (park's work, inline on the hot path)
+      if reuse then -- (park, inline on the hot path)
         job.headers["x-amz-access-token"] = nil
-        if self.signs then park(self, plan, job) end
+        if self.signs then unsign(job.headers) end
         plan.spare = job
       end
       if type(headers) == "string" then -- (response's first case, without the call)

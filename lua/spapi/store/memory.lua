@@ -30,9 +30,7 @@ local function values(self)
 end
 
 function _M.new()
-  local expires = {}
-  values_of[expires] = {}
-  return setmetatable({ expires = expires, buckets = {}, locks = {}, rates = {} }, mt)
+  return setmetatable({ expires = {}, buckets = {}, locks = {}, rates = {} }, mt)
 end
 
 function _M:get(key)
