@@ -1,11 +1,12 @@
 -- make bench: the full call pipeline against a local nginx vs a raw libcurl loop
 -- on the same server, in the same run. Prints rates and ratios.
--- usage: lua5.4 bench/pipeline.lua <base_url> <rawcurl binary> [N]
+-- usage: lua5.4 bench/pipeline.lua <base_url> [N]   (rawloop.so, bench/rawloop.c, on LUA_CPATH)
 local spapi = require "spapi"
+local rawloop = require "rawloop"
 local core = require "spapi.core"
 local clock = require "spapi.clock"
 
-local base, rawcurl, N = arg[1], arg[2], tonumber(arg[3] or "5000")
+local base, N = arg[1], tonumber(arg[2] or "5000")
 local path = "/fba/outbound/2020-07-01/features?marketplaceId=ATVPDKIKX0DER"
 
 local function sh(cmd)
@@ -26,7 +27,7 @@ end
 local sp = assert(spapi.client{ env = false, endpoint = base, lwa_endpoint = base .. "/auth/o2/token",
   client_id = "bench", client_secret = "bench", refresh_token = "Atzr|bench", rate_scale = 1e9 })
 local params = { marketplaceId = "ATVPDKIKX0DER" }
-assert(sp.fulfillment_outbound.getFeatures(params)) -- warm: token, connection
+for _ = 1, 50 do assert(sp.fulfillment_outbound.getFeatures(params)) end -- warm: token, connection
 
 -- Rates on a shared 2-core VM wander by a third between runs, and in phases of a
 -- few seconds. So the sequential comparison is many short rounds, each a raw
@@ -35,9 +36,11 @@ assert(sp.fulfillment_outbound.getFeatures(params)) -- warm: token, connection
 -- best round of each side.
 local ROUNDS = 5
 
--- the baseline sends the headers the client sends (token, User-Agent, Accept)
-local same_headers = string.format("'x-amz-access-token: Atza|bench' 'User-Agent: %s' 'Accept: application/json'",
-  sp.cfg.user_agent)
+-- the baseline: one easy handle in this process, sending the headers the client
+-- sends (token, User-Agent, Accept), its connection warmed like the client's
+local raw = rawloop.open(base .. path, { "x-amz-access-token: Atza|bench",
+  "User-Agent: " .. sp.cfg.user_agent, "Accept: application/json" })
+raw:run(50)
 
 local function median(list)
   table.sort(list)
@@ -52,7 +55,7 @@ local SEQ_ROUNDS = 31
 local seq_n = math.max(200, math.floor(N * 2 / SEQ_ROUNDS))
 local raw_rate, seq_rate, ratios = 0, 0, {}
 local function raw_run()
-  return tonumber(sh(string.format("%s %s %d %s", rawcurl, base .. path, seq_n, same_headers)):match("rate=([%d.]+)"))
+  return raw:run(seq_n)
 end
 local function pipeline_run()
   local t0 = clock.monotonic()

@@ -5,7 +5,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 mkdir -p build/bench
-cc -O2 -Wall -Wextra -o build/rawcurl bench/rawcurl.c $(pkg-config --cflags --libs libcurl)
+# the raw libcurl baseline, a Lua C module loaded into the bench's own process
+for v in "5.4 lua5.4" "5.1 luajit"; do
+  set -- $v
+  mkdir -p "build/bench/$1"
+  cc -O2 -Wall -Wextra -shared -fPIC $(pkg-config --cflags "$2") -Isrc -o "build/bench/$1/rawloop.so" \
+    bench/rawloop.c $(pkg-config --cflags --libs libcurl)
+done
 PORT=$(LUA_CPATH="$ROOT/build/5.4/?.so;;" lua5.4 -e 'print(require("spapi.core").free_port())')
 export LUA_PATH="$ROOT/lua/?.lua;$ROOT/lua/?/init.lua;;" LUA_CPATH="$ROOT/build/5.4/?.so;;"
 lua5.4 - "$ROOT/build/bench/nginx" "$PORT" <<'LUA'
@@ -20,6 +26,6 @@ LUA
 trap 'lua5.4 -e "require(\"spapi.nginx\").stop_dir(\"$ROOT/build/bench/nginx\")"' EXIT
 N=${BENCH_N:-5000}
 echo "== Lua 5.4"
-lua5.4 bench/pipeline.lua "http://127.0.0.1:$PORT" build/rawcurl "$N"
+LUA_CPATH="$ROOT/build/5.4/?.so;$ROOT/build/bench/5.4/?.so;;" lua5.4 bench/pipeline.lua "http://127.0.0.1:$PORT" "$N"
 echo "== LuaJIT"
-LUA_CPATH="$ROOT/build/5.1/?.so;;" luajit bench/pipeline.lua "http://127.0.0.1:$PORT" build/rawcurl "$N"
+LUA_CPATH="$ROOT/build/5.1/?.so;$ROOT/build/bench/5.1/?.so;;" luajit bench/pipeline.lua "http://127.0.0.1:$PORT" "$N"
