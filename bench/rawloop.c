@@ -53,6 +53,8 @@ static int l_open(lua_State *L) {
   rawloop *r;
   int i, n;
   if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
+  n = lua_isnoneornil(L, 2) ? 0 : (int)lua_rawlen(L, 2);
+  lua_settop(L, 2); /* the handle goes to index 3 */
   r = (rawloop *)spapi_newuserdata(L, sizeof *r);
   memset(r, 0, sizeof *r);
   luaL_setmetatable(L, RAWLOOP_MT);
@@ -63,11 +65,11 @@ static int l_open(lua_State *L) {
   curl_easy_setopt(r->easy, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(r->easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
   curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, discard);
-  n = lua_isnoneornil(L, 2) ? 0 : (int)lua_rawlen(L, 2);
   for (i = 1; i <= n; i++) {
     struct curl_slist *next;
     lua_rawgeti(L, 2, i);
-    next = curl_slist_append(r->headers, luaL_checkstring(L, -1));
+    if (lua_type(L, -1) != LUA_TSTRING) return luaL_error(L, "rawloop.open: header %d is not a string", i);
+    next = curl_slist_append(r->headers, lua_tostring(L, -1));
     lua_pop(L, 1);
     if (next == NULL) return luaL_error(L, "rawloop: out of memory");
     r->headers = next;
