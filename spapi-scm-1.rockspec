@@ -103,6 +103,7 @@ build = {
     ["spapi.sigv4"] = "lua/spapi/sigv4.lua",
     ["spapi.store.memory"] = "lua/spapi/store/memory.lua",
     ["spapi.transport.curl"] = "lua/spapi/transport/curl.lua",
+    ["spapi.workflows.mcf"] = "lua/spapi/workflows/mcf.lua",
   },
   install = { bin = { spapi = "bin/spapi" } },
 }
