@@ -25,8 +25,9 @@ local _M = {}
 local errors = require "spapi.errors"
 local clock = require "spapi.clock"
 local config = require "spapi.config"
+local progress = require "spapi.progress"
 
-local type, ipairs, pairs, tostring, tonumber, error, next, pcall = type, ipairs, pairs, tostring, tonumber, error, next, pcall
+local type, ipairs, pairs, tostring, tonumber, error, next = type, ipairs, pairs, tostring, tonumber, error, next
 local fmt, floor, sort = string.format, math.floor, table.sort
 
 local FINAL = { Complete = true, CompletePartialled = true, Cancelled = true, Unfulfillable = true, Invalid = true }
@@ -264,13 +265,16 @@ function _M.create(sp, order, speed, opts)
   return placed, "created"
 end
 
-local function progress_of(opts)
-  local ok, progress = pcall(require, "spapi.progress")
-  if ok and type(progress) == "table" and progress.new then
-    return progress.new{ label = opts.label, callback = opts.progress, quiet = opts.quiet }
-  end
-  return nil
+-- opts.progress: a callback (spapi.progress events), false for silence, nil for a
+-- line on a terminal
+local function progress_of(label, opts, total)
+  if opts.progress == false then return progress.quiet{ label = label, total = total } end
+  return progress.new{ label = label, total = total, callback = opts.progress or nil }
 end
+_M.progress_of = progress_of
+
+-- how far an order is, for progress: Received 1, Planning 2, Processing 3, final 4
+local STEP = { New = 0, Received = 1, Planning = 2, Processing = 3 }
 
 -- shipped: the order is final, or a shipment has left with a package
 local function has_package(payload)
@@ -283,19 +287,20 @@ end
 --- Follow an order until it is final (Complete, CompletePartialled, Cancelled,
 --- Unfulfillable, Invalid) or, with opts.until_status = "shipped", until a package
 --- has left (or the order is final). opts: interval (seconds between polls, 1),
---- timeout (seconds, 600), on_status(status, payload) at each change, progress /
---- quiet (progress reporting). → payload | nil, err (code "Timeout" when it took too long)
+--- timeout (seconds, 600), on_status(status, payload) at each change, progress (a
+--- callback for spapi.progress events, or false for no progress line), sleep
+--- (function(seconds), default spapi.sleep). → payload | nil, err (code "Timeout")
 function _M.follow(sp, id, opts)
   opts = opts or {}
   if type(id) ~= "string" or id == "" then raise("follow", "id must be a sellerFulfillmentOrderId") end
   local interval, timeout = opts.interval or 1, opts.timeout or 600
   local deadline = clock.monotonic() + timeout
-  local bar = progress_of{ label = "order " .. id, progress = opts.progress, quiet = opts.quiet }
+  local bar = progress_of("order " .. id, opts, 4)
   local last
   while true do
     local payload, err = fetch(sp, id)
     if not payload then
-      if bar then bar:done() end
+      bar:finish("failed")
       return nil, err
     end
     local status = payload.fulfillmentOrder.fulfillmentOrderStatus
@@ -303,14 +308,14 @@ function _M.follow(sp, id, opts)
       last = status
       if opts.on_status then opts.on_status(status, payload) end
     end
-    if bar then bar:update{ status = status } end
+    bar:update(STEP[status] or 4, status)
     if FINAL[status] or (opts.until_status == "shipped" and has_package(payload))
       or (opts.until_status and opts.until_status == status) then
-      if bar then bar:done() end
+      bar:finish(status)
       return payload
     end
     if clock.monotonic() + interval > deadline then
-      if bar then bar:done() end
+      bar:finish(status)
       return fail("follow", "Timeout", fmt("order %s still %s after %ds", id, status, timeout), { status = status })
     end
     (opts.sleep or clock.sleep)(interval)
