@@ -113,6 +113,7 @@ build = {
     ["spapi.store.memory"] = "lua/spapi/store/memory.lua",
     ["spapi.transport.curl"] = "lua/spapi/transport/curl.lua",
     ["spapi.workflows.mcf"] = "lua/spapi/workflows/mcf.lua",
+    ["spapi.workflows.mli"] = "lua/spapi/workflows/mli.lua",
   },
   install = { bin = { spapi = "bin/spapi" } },
 }
