@@ -105,6 +105,9 @@ describe("workflows.mcf", function()
       { sku = "SKU-OUT-OF-STOCK", quantity = 1 } }, { policy = "FillAllAvailable" }), "Standard"))
     assert.equal(1, #placed.fulfillmentOrderItems)
     assert.equal("SKU-LOW-STOCK", placed.fulfillmentOrderItems[1].sellerSku)
+    local _, how = assert(mcf.create(sp, order("WF-FAA", { { sku = "SKU-LOW-STOCK", quantity = 3 },
+      { sku = "SKU-OUT-OF-STOCK", quantity = 1 } }, { policy = "FillAllAvailable" }), "Standard"))
+    assert.equal("existing", how) -- a re-run, though one line was left out
     local final = assert(mcf.follow(sp, "WF-FAA", { interval = 0, sleep = sandbox_sleep, progress = false }))
     assert.equal("CompletePartialled", final.fulfillmentOrder.fulfillmentOrderStatus)
     assert.equal(1, final.fulfillmentOrderItems[1].cancelledQuantity)

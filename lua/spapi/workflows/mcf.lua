@@ -173,15 +173,15 @@ function _M.choose(options, how)
   return pick
 end
 
--- The same order? (the lines of an existing order against ours)
+-- The same order? Every line of the existing order is one of ours (same line id,
+-- same SKU); ours may have more: lines without stock are left out under FillAll*.
 local function same_lines(payload, items)
-  local have = {}
-  for _, it in ipairs(payload.fulfillmentOrderItems or {}) do
-    have[it.sellerFulfillmentOrderItemId] = it
-  end
-  for _, it in ipairs(items) do
-    local h = have[it.sellerFulfillmentOrderItemId]
-    if not h or h.sellerSku ~= it.sellerSku then return false end
+  local ours = {}
+  for _, it in ipairs(items) do ours[it.sellerFulfillmentOrderItemId] = it.sellerSku end
+  local lines = payload.fulfillmentOrderItems or {}
+  if not lines[1] then return false end
+  for _, it in ipairs(lines) do
+    if ours[it.sellerFulfillmentOrderItemId] ~= it.sellerSku then return false end
   end
   return true
 end
