@@ -271,7 +271,6 @@ local function progress_of(label, opts, total)
   if opts.progress == false then return progress.quiet{ label = label, total = total } end
   return progress.new{ label = label, total = total, callback = opts.progress or nil }
 end
-_M.progress_of = progress_of
 
 -- how far an order is, for progress: Received 1, Planning 2, Processing 3, final 4
 local STEP = { New = 0, Received = 1, Planning = 2, Processing = 3 }
