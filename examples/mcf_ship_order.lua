@@ -32,7 +32,8 @@ local speed = assert(mcf.choose(options, shop_order.shipping_method))
 local placed, how = assert(mcf.create(sp, order, speed))
 print(string.format("%s %s (%s)", how, order.id, placed.fulfillmentOrder.shippingSpeedCategory))
 
-local shipped = assert(mcf.follow(sp, order.id, { until_status = "shipped", interval = 0.5,
+-- each status is printed as it comes (progress = false: no progress line on top of it)
+local shipped = assert(mcf.follow(sp, order.id, { until_status = "shipped", interval = 0.5, progress = false,
   on_status = function(status) print("  status " .. status) end }))
 for _, p in ipairs(assert(mcf.tracking(sp, shipped))) do
   print(string.format("  package %d: %s %s, %s (%s)", p.package_number, p.carrier, p.tracking_number, p.status, p.link))
