@@ -44,6 +44,7 @@ build-jit:
 # Regenerate the operation tables from Amazon's models (committed; never hand-edit).
 operations:
 	$(LUA) tools/gen_operations.lua $(MODELS) lua/spapi/operations
+	$(LUA) tools/gen_feed_schema.lua $(MODELS)/schemas/listings-feed-schema-v2.json lua/spapi/schemas/listings_feed.lua
 
 rockspec:
 	$(LUA) tools/gen_rockspec.lua > spapi-scm-1.rockspec
