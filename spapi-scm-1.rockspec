@@ -38,7 +38,6 @@ build = {
       defines = { "_POSIX_C_SOURCE=200809L" },
     },
     ["spapi.auth"] = "lua/spapi/auth.lua",
-    ["spapi.builder"] = "lua/spapi/builder.lua",
     ["spapi.cli.call"] = "lua/spapi/cli/call.lua",
     ["spapi.cli.ops"] = "lua/spapi/cli/ops.lua",
     ["spapi.cli.sandbox"] = "lua/spapi/cli/sandbox.lua",
@@ -119,6 +118,7 @@ build = {
     ["spapi.sigv4"] = "lua/spapi/sigv4.lua",
     ["spapi.store.memory"] = "lua/spapi/store/memory.lua",
     ["spapi.transport.curl"] = "lua/spapi/transport/curl.lua",
+    ["spapi.validate"] = "lua/spapi/validate.lua",
   },
   install = { bin = { spapi = "bin/spapi" } },
 }
