@@ -179,12 +179,11 @@ end
 -- a list parameter → its items' wire strings
 local function list_values(plan, e, v)
   if type(v) == "table" then
-    local n, c = #v, 0
+    local n = #v
     for k in next, v do
       if type(k) ~= "number" or k < 1 or k > n or k % 1 ~= 0 then
         fail(plan, "%s must be a list (array table), got a table with key %s", e.label, quote(k))
       end
-      c = c + 1
     end
   elseif type(v) == "string" or type(v) == "number" or type(v) == "boolean" then
     v = { v }

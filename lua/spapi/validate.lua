@@ -7,6 +7,7 @@
 --   validate.param(ctx, rule, label, value)       → the value's wire string
 --   validate.rule(param)                           → a parameter's rules as a schema
 --   validate.patterns(regex)                       → Lua patterns (any one matches) | nil
+--   validate.check(defs, schema, value, name)      → true | nil, message (JSON as decoded)
 --
 -- ctx.operation ("api.operation") starts every message. A failure raises
 -- { [validate.FAIL] = true, msg = "spapi: <operation>: <what>" }, which the
@@ -17,7 +18,8 @@
 -- the quantity of the second item.
 local json = require "spapi.json"
 
-local type, next, ipairs, tostring, tonumber, error, select = type, next, ipairs, tostring, tonumber, error, select
+local type, next, ipairs, tostring, tonumber, error, select, pcall = type, next, ipairs, tostring, tonumber, error,
+  select, pcall
 local setmetatable, getmetatable = setmetatable, getmetatable
 local floor, huge, abs = math.floor, math.huge, math.abs
 local concat = table.concat
@@ -232,7 +234,7 @@ end
 -- A field of a body is named by the path the walk keeps as a stack of keys;
 -- its text is made only for a message. A parameter is named by its label.
 local function where(stack, depth)
-  if depth == 0 then return "parameter '" .. stack.name .. "'" end
+  if depth == 0 then return stack.as_is and stack.name or ("parameter '" .. stack.name .. "'") end
   local parts = { stack.name }
   for i = 1, depth do
     local k = stack[i]
@@ -419,7 +421,7 @@ local function walk(ctx, defs, s, v, stack, depth)
   if t == nil and (s.properties or s.required) then t = "object" end
   if t == "string" then
     if tv ~= "string" then
-      if s.format == "date-time" and unix_seconds(v) then
+      if s.format == "date-time" and unix_seconds(v) and not stack.as_is then
         return iso8601(v), true
       end
       if s.format == "date-time" then
@@ -488,7 +490,9 @@ local function walk(ctx, defs, s, v, stack, depth)
       fail(ctx, "%s must have at least %d items (got %d)", where(stack, depth), s.minItems, n)
     end
     if n == 0 then
-      if getmetatable(v) == nil then return setmetatable({}, array_mt), true end -- sent as [], not {}
+      -- sent as [], not {} (checking decoded JSON, an empty table passes: not
+      -- every decoder tells [] from {})
+      if getmetatable(v) == nil and not stack.as_is then return setmetatable({}, array_mt), true end
       return v, changed
     end
     local items, out = s.items, nil
@@ -533,6 +537,17 @@ end
 --- name: how the caller gave the body ("body" or the parameter's name).
 function _M.body(ctx, defs, schema, v, name)
   return (walk(ctx, defs, schema, v, { name = name }, 0))
+end
+
+--- check(defs, schema, v, what) → true | nil, message: whether a decoded JSON
+--- value (a response body, say) follows the schema as it is (no Unix seconds
+--- for date-times); the message ("spapi: <what>: body.payload.x must be ...")
+--- names the first field that does not.
+function _M.check(defs, schema, v, what)
+  local ok, err = pcall(walk, { operation = what }, defs, schema, v, { name = "body", as_is = true }, 0)
+  if ok then return true end
+  if type(err) == "table" and err[FAIL] then return nil, err.msg end
+  error(err, 0)
 end
 
 return _M

@@ -185,6 +185,35 @@ describe("deep body validation", function()
   end)
 end)
 
+describe("validate.check (decoded JSON, such as a response body)", function()
+  local validate = require "spapi.validate"
+  local mcf = require "spapi.schemas.fulfillment_outbound"
+  local schema = mcf.operations.getFulfillmentOrder.responses["200"]
+
+  it("accepts a body that follows the response schema and names the first field that does not", function()
+    local body = json.decode([[{"payload":{"fulfillmentOrder":{"sellerFulfillmentOrderId":"O1",
+      "marketplaceId":"ATVPDKIKX0DER","displayableOrderId":"O1","displayableOrderDate":"2026-11-21T10:00:00Z",
+      "displayableOrderComment":"c","shippingSpeedCategory":"Standard","destinationAddress":{"name":"N",
+      "addressLine1":"1 Main St","countryCode":"US","postalCode":"98101","stateOrRegion":"WA"},
+      "fulfillmentOrderStatus":"Received","statusUpdatedDate":"2026-11-21T10:00:00Z",
+      "receivedDate":"2026-11-21T10:00:00Z"},
+      "fulfillmentOrderItems":[],"fulfillmentShipments":[],"returnItems":[],"returnAuthorizations":[]}}]])
+    assert.same({ true }, { validate.check(mcf.definitions, schema, body, "getFulfillmentOrder 200") })
+    body.payload.fulfillmentOrder.receivedDate = 1700000000 -- a response has no Unix seconds
+    assert.same({ nil, "spapi: getFulfillmentOrder 200: body.payload.fulfillmentOrder.receivedDate must be a "
+      .. "date-time string or Unix seconds (got number)" },
+      { validate.check(mcf.definitions, schema, body, "getFulfillmentOrder 200") })
+    body.payload.fulfillmentOrder.receivedDate = "2026-11-21T10:00:00Z"
+    body.payload.fulfillmentOrderItems = { { sellerSku = "S", quantity = 1, cancelledQuantity = 0,
+      unfulfillableQuantity = 0 } }
+    assert.equal("spapi: x: body.payload.fulfillmentOrderItems[1] is missing required property "
+      .. "'sellerFulfillmentOrderItemId'", select(2, validate.check(mcf.definitions, schema, body, "x")))
+    body.payload.fulfillmentOrderItems = nil
+    assert.equal("spapi: x: body.payload is missing required property 'fulfillmentOrderItems'",
+      select(2, validate.check(mcf.definitions, schema, body, "x")))
+  end)
+end)
+
 describe("the models' own example requests", function()
   -- x-amzn-api-sandbox examples: the 2xx ones are requests Amazon accepts; a
   -- few 400 ones are requests Amazon refuses for a value the model rules out
