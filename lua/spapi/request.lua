@@ -124,8 +124,12 @@ local function plan_of(api, op_name, op)
     local name, where = p.name, p["in"]
     plan.known[name] = true
     plan.names[#plan.names + 1] = name
-    local e = { name = name, where = where, required = p.required, rule = validate.rule(p),
-                label = "parameter '" .. name .. "'", key = urlencode(name), array = p.type == "array" }
+    local rule = validate.rule(p)
+    local e = { name = name, where = where, required = p.required, rule = rule,
+                label = "parameter '" .. name .. "'", key = urlencode(name), array = p.type == "array",
+                -- a string with no rule: any string will do
+                plain = (rule.type == "string" or rule.type == nil) and not (rule.format or rule.enum or
+                  rule.pattern or rule.minLength or rule.maxLength) }
     if where == "body" then
       plan.nbody, plan.body_param = plan.nbody + 1, name
       e.schema, e.defs = body_schema(api, op_name, p)
@@ -240,7 +244,8 @@ local function assemble(plan, params, H)
     elseif where == "query" then
       local piece
       if not e.array then
-        piece = e.key .. "=" .. urlencode(check_param(plan, e.rule, e.label, v))
+        if not (e.plain and type(v) == "string") then v = check_param(plan, e.rule, e.label, v) end
+        piece = e.key .. "=" .. urlencode(v)
       elseif e.multi then
         local items = list_values(plan, e, v)
         for j = 1, #items do items[j] = e.key .. "=" .. urlencode(items[j]) end
@@ -253,7 +258,7 @@ local function assemble(plan, params, H)
       end
       if query then query = query .. "&" .. piece else query = piece end
     elseif where == "path" then
-      local s = check_param(plan, e.rule, e.label, v)
+      local s = (e.plain and type(v) == "string") and v or check_param(plan, e.rule, e.label, v)
       if s == "" then fail(plan, "%s must not be empty", e.label) end
       s = urlencode(s)
       -- "." and ".." are unreserved but would be removed as dot-segments by
