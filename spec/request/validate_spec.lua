@@ -106,6 +106,22 @@ describe("deep body validation", function()
       refusal("vendor_df_shipping", "submitShipmentConfirmations", { body = confirmations }))
   end)
 
+  it("checks every schema of an allOf", function()
+    local function subscribe(filter)
+      return { notificationType = "ANY_OFFER_CHANGED", body = { payloadVersion = "1.0", destinationId = "D",
+        processingDirective = { eventFilter = filter } } }
+    end
+    assert.equal("spapi: notifications.createSubscription: body.processingDirective.eventFilter is missing "
+      .. "required property 'eventFilterType'",
+      refusal("notifications", "createSubscription", subscribe({ marketplaceIds = { "ATVPDKIKX0DER" } })))
+    assert.equal("spapi: notifications.createSubscription: body.processingDirective.eventFilter.aggregationSettings"
+      .. ".aggregationTimePeriod must be one of FiveMinutes, TenMinutes (got \"OneMinute\")",
+      refusal("notifications", "createSubscription", subscribe({ eventFilterType = "ANY_OFFER_CHANGED",
+        aggregationSettings = { aggregationTimePeriod = "OneMinute" } })))
+    assert(request.try("notifications", "createSubscription", subscribe({ eventFilterType = "ANY_OFFER_CHANGED",
+      aggregationSettings = { aggregationTimePeriod = "FiveMinutes" }, marketplaceIds = { "ATVPDKIKX0DER" } })))
+  end)
+
   it("checks patterns, groups and alternatives included", function()
     local confirmations = { shipmentConfirmations = { {
       purchaseOrderNumber = "PO-1", sellingParty = { partyId = "S" }, shipFromParty = { partyId = "W" },
