@@ -43,10 +43,12 @@ build-jit:
 	  $(MAKE) --no-print-directory build LUA_VERSION=5.1 LUA_INCDIR=$(LUAJIT_INCDIR); \
 	else echo "LuaJIT headers not found in $(LUAJIT_INCDIR): skipping the 5.1 build"; fi
 
-# Regenerate the operation tables from Amazon's models (committed; never hand-edit).
+# Regenerate the operation tables and the schemas from Amazon's models (committed; never hand-edit).
 operations:
 	@[ -n "$(MODELS)" ] || { echo "make operations: no models found (MODELS=dir or SPAPI_MODELS=dir; see scripts/models.sh)" >&2; exit 1; }
 	$(LUA) tools/gen_operations.lua $(MODELS) lua/spapi/operations
+	@mkdir -p lua/spapi/schemas
+	$(LUA) tools/gen_schemas.lua $(MODELS) lua/spapi/schemas
 
 rockspec:
 	$(LUA) tools/gen_rockspec.lua > spapi-scm-1.rockspec
