@@ -19,9 +19,9 @@ local function model_dir(dir)
   return found and dir or nil
 end
 H.models = model_dir(os.getenv("SPAPI_MODELS")) or model_dir(H.root .. "/../shared/models")
-H.MODELS_HINT = "they need Amazon's SP-API models: copy the models/*/*.json files of a checkout of"
-  .. " https://github.com/amzn/selling-partner-api-models into one directory and set SPAPI_MODELS to it"
-  .. " (or put them in ../shared/models)"
+H.MODELS_HINT = "they need Amazon's SP-API models: set SPAPI_MODELS to a checkout of"
+  .. " https://github.com/amzn/selling-partner-api-models (or to a folder of its model .json files),"
+  .. " or put the models in ../shared/models"
 
 --- Record a test as skipped, not run: scripts/test.sh counts the lines of
 --- $SPAPI_TEST_DIR/skipped and prints each distinct reason once.
