@@ -5,20 +5,17 @@ local nginx = require "spapi.nginx"
 local H = {}
 H.root = os.getenv("SPAPI_ROOT") or os.getenv("PWD") or "."
 
--- Amazon's raw SP-API models (Swagger JSON files in one directory): $SPAPI_MODELS, else
--- ../shared/models beside the repository; nil when neither holds a model. Only the specs
--- that check the generated files against the models need them (H.it_with_models).
-local function model_dir(dir)
-  if not dir or dir == "" then return nil end
-  local p = io.popen("ls -1 '" .. dir:gsub("'", "'\\''") .. "' 2>/dev/null")
-  local found = false
-  for name in p:lines() do
-    if name:match("%.json$") then found = true end
-  end
+-- Amazon's raw SP-API models as one folder of .json files, found by scripts/models.sh
+-- ($SPAPI_MODELS, a folder or a checkout of selling-partner-api-models, then
+-- ../shared/models); nil when there are none. Only the specs that check generated
+-- files against the models need them (H.it_with_models).
+local function find_models()
+  local p = io.popen("'" .. H.root:gsub("'", "'\\''") .. "/scripts/models.sh' 2>/dev/null")
+  local dir = p:read("*l")
   p:close()
-  return found and dir or nil
+  return dir ~= "" and dir or nil
 end
-H.models = model_dir(os.getenv("SPAPI_MODELS")) or model_dir(H.root .. "/../shared/models")
+H.models = find_models()
 H.MODELS_HINT = "they need Amazon's SP-API models: set SPAPI_MODELS to a checkout of"
   .. " https://github.com/amzn/selling-partner-api-models (or to a folder of its model .json files),"
   .. " or put the models in ../shared/models"
