@@ -14,7 +14,8 @@ eval "$(echo "$out" | grep -E '^export ')"
 # any well-formed credentials work against the sandbox
 export LWA_CLIENT_ID=amzn1.application-oa2-client.demo LWA_CLIENT_SECRET=demo-secret LWA_REFRESH_TOKEN='Atzr|demo'
 export SPAPI_DEMO_GENERATE=1
-[ $# -gt 0 ] || set -- examples/vdf_workflow.lua examples/mcf_order.lua
+export MFN_DIR=$DIR/mfn-$$  # the MFN example's journal and labels: fresh for a fresh sandbox
+[ $# -gt 0 ] || set -- examples/vdf_workflow.lua examples/mcf_order.lua examples/mfn_ship_orders.lua
 for ex in "$@"; do
   echo "== $ex"
   lua5.4 "$ex"
