@@ -294,6 +294,12 @@ local function build_param(doc, p)
   end
   out.type = p.type
   out.format = p.format
+  -- Orders v0 types its dates as plain strings and says "ISO 8601" in the
+  -- description: a date-time all the same (Unix seconds are converted)
+  if p.type == "string" and p.format == nil and type(p.description) == "string"
+      and p.description:find("ISO[ %-]?8601") then
+    out.format = "date-time"
+  end
   out.enum = copy_array(p.enum)
   out.minimum, out.maximum = p.minimum, p.maximum
   out.max_length, out.min_length = p.maxLength, p.minLength

@@ -32,7 +32,7 @@ describe("sandbox: Orders", function()
   end
 
   local function now() return assert(sandbox.control("/_sandbox/clock")).now end
-  local function iso(t) return os.date("!%Y-%m-%dT%H:%M:%SZ", math.floor(t)) end -- (v0's dates are plain strings)
+  local function iso(t) return os.date("!%Y-%m-%dT%H:%M:%SZ", math.floor(t)) end
   local function advance(s) assert(sandbox.control("/_sandbox/clock", { advance = s })) end
 
   local n = 0
@@ -112,7 +112,8 @@ describe("sandbox: Orders", function()
       OrderStatuses = { "Canceled", "Pending" } }))
     assert.equal(2, #body.payload.Orders)
     -- created in the last 13 hours: the Dutch oven (12 h), the pending and the cancelled order
-    body = assert(call("orders.getOrders", { MarketplaceIds = { MP }, CreatedAfter = iso(t - 13 * 3600) }))
+    -- (Unix seconds: the model says "ISO 8601" in words, the generated table says date-time)
+    body = assert(call("orders.getOrders", { MarketplaceIds = { MP }, CreatedAfter = t - 13 * 3600 }))
     assert.equal(3, #body.payload.Orders)
     -- ... and before 5 hours ago
     body = assert(call("orders.getOrders", { MarketplaceIds = { MP }, CreatedAfter = iso(t - 13 * 3600),

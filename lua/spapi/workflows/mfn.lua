@@ -72,7 +72,7 @@ local labels_mod = require "spapi.labels"
 local progress_mod = require "spapi.progress"
 local fs = require "spapi.fs"
 
-local type, ipairs, pairs, tostring, tonumber, error = type, ipairs, pairs, tostring, tonumber, error
+local type, ipairs, tostring, tonumber, error = type, ipairs, tostring, tonumber, error
 local fmt, floor, concat = string.format, math.floor, table.concat
 
 local US = "ATVPDKIKX0DER"
