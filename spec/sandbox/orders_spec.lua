@@ -175,6 +175,14 @@ describe("sandbox: Orders", function()
     body = assert(call("orders.getOrderBuyerInfo", { orderId = "902-1845936-5435065" }))
     assert.equal("Jane Smith", body.payload.BuyerName)
     assert(call("orders.getOrderItemsBuyerInfo", { orderId = "902-1845936-5435065" }))
+    -- no regulated items, no in-store pickup in the sandbox: refused as Amazon does
+    local none, rerr = sp.orders.getOrderRegulatedInfo{ orderId = "902-1845936-5435065" }
+    assert.is_nil(none)
+    assert.matches("does not have regulated items", rerr.message, 1, true)
+    none, rerr = sp.orders.updateShipmentStatus{ orderId = "902-1845936-5435065",
+      body = { marketplaceId = MP, shipmentStatus = "ReadyForPickup" } }
+    assert.is_nil(none)
+    assert.matches("not an in-store pickup", rerr.message, 1, true)
     local nobody, err = sp.orders.getOrder{ orderId = "999-0000000-0000000" }
     assert.is_nil(nobody)
     assert.equal(404, err.status)

@@ -1,5 +1,7 @@
 -- Orders v0: getOrders, getOrder, getOrderBuyerInfo, getOrderAddress,
--- getOrderItems, getOrderItemsBuyerInfo, confirmShipment; and the order store
+-- getOrderItems, getOrderItemsBuyerInfo, confirmShipment (getOrderRegulatedInfo,
+-- updateVerificationStatus and updateShipmentStatus refuse, as for orders without
+-- regulated items or in-store pickup); and the order store
 -- that Merchant Fulfillment, Orders 2026-01-01 and the feeds program share
 -- (_M.find, _M.save, _M.create, _M.add_package, _M.cancel_package,
 -- _M.mark_shipped, _M.status).
@@ -493,6 +495,30 @@ _M.handlers = {
     local out = {}
     for i, it in ipairs(o.items) do out[i] = { OrderItemId = it.OrderItemId } end
     return 200, { payload = { AmazonOrderId = o.AmazonOrderId, OrderItems = out } }
+  end,
+
+  -- the sandbox's orders have no regulated items and none is picked up in a store
+  -- (HasRegulatedItems, IsISPU false): these answer as Amazon does for such orders
+  getOrderRegulatedInfo = function(req, sb)
+    local o, st, body = found(sb, req)
+    if not o then return st, body end
+    return invalid(sb, "Order " .. o.AmazonOrderId .. " does not have regulated items.")
+  end,
+
+  updateVerificationStatus = function(req, sb)
+    local o, st, body = found(sb, req)
+    if not o then return st, body end
+    return invalid(sb, "Order " .. o.AmazonOrderId .. " does not have regulated items.")
+  end,
+
+  updateShipmentStatus = function(req, sb)
+    local o, st, body = found(sb, req)
+    if not o then return st, body end
+    local b = req.body
+    if type(b) ~= "table" or b.marketplaceId ~= o.MarketplaceId then
+      return invalid(sb, "The body must be an UpdateShipmentStatusRequest with the order's marketplaceId.")
+    end
+    return invalid(sb, "Order " .. o.AmazonOrderId .. " is not an in-store pickup (IsISPU) order.")
   end,
 
   confirmShipment = lib.locked("orders", function(req, sb)
