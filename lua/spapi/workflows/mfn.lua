@@ -21,7 +21,8 @@
 --   package        { PackageDimensions =, Weight = } for every order, or
 --                  function(order, items) → one (order: getOrders' Order; items: getOrderItems'
 --                  OrderItems still to ship). Required.
---   labels         directory the label files go to (default "labels"; must exist)
+--   labels         directory the label files go to (default "labels"; must exist), named
+--                  <AmazonOrderId>-<first 8 characters of the ShipmentId>.<pdf|png|zpl>
 --   choose         "cheapest" (default: lowest Rate, then earliest delivery), "fastest"
 --                  (earliest LatestEstimatedDeliveryDate, then lowest rate), or
 --                  function(services, order) → one of services (or its ShippingServiceId);
@@ -212,8 +213,10 @@ local function pick(opts, services, order, tried)
   return CHOOSERS[c](left)
 end
 
-local function save_label(sp, opts, e, shipment)
-  local files, err = labels_mod.save(shipment, { dir = opts.labels or "labels" })
+-- the label file: <labels>/<AmazonOrderId>-<first 8 of the ShipmentId>.<pdf|png|zpl>
+local function save_label(opts, e, shipment)
+  local name = e.order .. "-" .. tostring(shipment.ShipmentId):sub(1, 8)
+  local files, err = labels_mod.save(shipment, { dir = opts.labels or "labels", name = name })
   if not files then return nil, err end
   e.file = files[1].path
   return files[1].path
@@ -252,7 +255,7 @@ local function buy_label(sp, opts, j, e, order)
     if not r.file then
       local body, err = sp.merchant_fulfillment.getShipment{ shipmentId = r.ShipmentId }
       if not body then return nil, err, lost(err) and "stop" or "skip" end
-      local file, serr = save_label(sp, opts, e, body.payload)
+      local file, serr = save_label(opts, e, body.payload)
       if not file then return nil, serr, "stop" end
       r.file = file
       local ok, jerr = j:done(id, "label", r)
@@ -337,7 +340,7 @@ local function buy_label(sp, opts, j, e, order)
       local r = shipment_result(shipment)
       local dok, derr = j:done(id, "label", r)
       if not dok then return nil, derr, "stop" end
-      local file, serr = save_label(sp, opts, e, shipment)
+      local file, serr = save_label(opts, e, shipment)
       if not file then return nil, serr, "stop" end
       r.file = file
       dok, derr = j:done(id, "label", r)
@@ -353,7 +356,9 @@ local function confirm(sp, opts, j, e, order, r)
   if j:state(id, "confirm") == "done" then return true end
   local items = {}
   for i, it in ipairs(r.items or {}) do items[i] = { orderItemId = it.OrderItemId, quantity = it.Quantity } end
-  local pkg = { packageReferenceId = r.ShipmentId, carrierCode = r.CarrierName, carrierName = r.CarrierName,
+  -- carrierCode: the carrier's name without marks ("UPS®" → "UPS")
+  local code = r.CarrierName and (r.CarrierName:gsub("[^%w%s%-]", "")) or "Other"
+  local pkg = { packageReferenceId = r.ShipmentId, carrierCode = code, carrierName = r.CarrierName,
     shippingMethod = r.ShippingServiceName, trackingNumber = r.TrackingId, shipDate = r.ShipDate or iso(os.time()),
     orderItems = items }
   local ok, jerr = j:intent(id, "confirm", { packageReferenceId = r.ShipmentId })
