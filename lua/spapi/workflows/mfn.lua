@@ -39,6 +39,8 @@
 --                  tells the order the package, carrier and tracking number explicitly)
 --   requotes       fresh offers to ask for when an offer is no longer available (default 2)
 --   progress       function(ev) (see spapi.progress); false: no progress line
+--   rdt            false: read orders without a restricted data token (an application
+--                  without the PII roles; the workflow needs no buyer data)
 --
 -- Exactly once. Per order the journal has a "label" step (createShipment) and a
 -- "confirm" step (confirmShipment). The intent, with the request, is written (fsync'd)
@@ -73,7 +75,7 @@ local labels_mod = require "spapi.labels"
 local progress_mod = require "spapi.progress"
 local fs = require "spapi.fs"
 
-local type, ipairs, tostring, tonumber, error = type, ipairs, tostring, tonumber, error
+local type, ipairs, tostring, tonumber, error, setmetatable = type, ipairs, tostring, tonumber, error, setmetatable
 local fmt, floor, concat = string.format, math.floor, table.concat
 
 local US = "ATVPDKIKX0DER"
@@ -169,8 +171,8 @@ end
 local function new_entry(id) return { order = id, errors = {}, notes = {} } end
 
 -- Orders' view: { order = Order, items = OrderItems still to ship }
-local function order_items(sp, id)
-  local body, err = sp.orders.getOrderItems{ orderId = id }
+local function order_items(sp, opts, id)
+  local body, err = sp.orders.getOrderItems({ orderId = id }, opts.orders_call)
   if not body then return nil, err end
   local items = {}
   for _, it in ipairs(body.payload.OrderItems or {}) do
@@ -270,7 +272,7 @@ local function buy_label(sp, opts, j, e, order)
     req, service = je.data.details, je.data.service
     e.notes[#e.notes + 1] = "reconciling a createShipment whose answer was lost"
   else
-    local items, err = order_items(sp, id)
+    local items, err = order_items(sp, opts, id)
     if not items then return nil, err, lost(err) and "stop" or "skip" end
     if #items == 0 then
       e.notes[#e.notes + 1] = "nothing left to ship"
@@ -382,7 +384,7 @@ local function collect(sp, opts, j, prog)
   local function add(o) if not seen[o.AmazonOrderId] then seen[o.AmazonOrderId] = true; list[#list + 1] = o end end
   if opts.orders then
     for _, id in ipairs(opts.orders) do
-      local body, err = sp.orders.getOrder{ orderId = id }
+      local body, err = sp.orders.getOrder({ orderId = id }, opts.orders_call)
       if not body then return nil, err end
       add(body.payload)
     end
@@ -390,7 +392,7 @@ local function collect(sp, opts, j, prog)
     local pages = 0
     for page, err in sp:pages("orders.getOrders", { MarketplaceIds = { opts.marketplace or US },
         CreatedAfter = iso(opts.created_after or (os.time() - 7 * 86400)),
-        OrderStatuses = { "Unshipped", "PartiallyShipped" }, FulfillmentChannels = { "MFN" } }) do
+        OrderStatuses = { "Unshipped", "PartiallyShipped" }, FulfillmentChannels = { "MFN" } }, opts.orders_call) do
       if not page then return nil, err end
       pages = pages + 1
       for _, o in ipairs(page.payload.Orders or {}) do add(o) end
@@ -401,7 +403,7 @@ local function collect(sp, opts, j, prog)
     if not seen[id] and (j:state(id, "label") == "intent"
         or (j:state(id, "label") == "done" and j:state(id, "confirm") ~= "done" and opts.confirm ~= false))
         and j:state(id, "cancel") ~= "done" then
-      local body, err = sp.orders.getOrder{ orderId = id }
+      local body, err = sp.orders.getOrder({ orderId = id }, opts.orders_call)
       if not body then return nil, err end
       add(body.payload)
     end
@@ -413,6 +415,7 @@ function _M.run(sp, opts)
   check_opts("run", opts, true)
   local j, jerr = open_journal(opts.journal)
   if not j then return nil, jerr end
+  opts = setmetatable({ orders_call = opts.rdt == false and { rdt = false } or nil }, { __index = opts })
   local listing = opts.progress == false and progress_mod.quiet{ label = "mfn orders" }
     or progress_mod.new{ label = "mfn orders", callback = opts.progress or nil }
   local orders, err = collect(sp, opts, j, listing)
