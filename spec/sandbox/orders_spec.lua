@@ -214,6 +214,17 @@ describe("sandbox: Orders", function()
     assert.equal("PartiallyShipped", (status_of(id)))
   end)
 
+  it("control: a seller-fulfilled order created Shipped has a package; PartiallyShipped is refused", function()
+    local id = new_order({ { "8401", 2 } }, { OrderStatus = "Shipped" })
+    local status, o = status_of(id)
+    assert.equal("Shipped", status)
+    assert.equal(2, o.NumberOfItemsShipped)
+    local ok, err = sandbox.control("/_sandbox/programs/orders/order", { AmazonOrderId = "114-0000000-0000009",
+      items = { { OrderItemId = "1", Quantity = 1 } }, OrderStatus = "PartiallyShipped" })
+    assert.is_nil(ok)
+    assert.matches("confirmShipment", tostring(err), 1, true)
+  end)
+
   it("confirmShipment ships items once; the same package again is accepted, more is refused", function()
     local id = new_order({ { "8101", 2 } })
     local pkg = { packageReferenceId = "1", carrierCode = "UPS", carrierName = "UPS", shippingMethod = "Ground",

@@ -143,7 +143,7 @@ function _M.create(sb, a)
   local o = {
     AmazonOrderId = a.AmazonOrderId, SellerOrderId = type(a.SellerOrderId) == "string" and a.SellerOrderId or nil,
     MarketplaceId = a.MarketplaceId or US, FulfillmentChannel = a.FulfillmentChannel or "MFN",
-    status = a.OrderStatus == "Shipped" and a.FulfillmentChannel ~= "AFN" and "Unshipped" or a.OrderStatus or "Unshipped",
+    status = a.OrderStatus or "Unshipped",
     ShipToAddress = type(a.ShipToAddress) == "table" and a.ShipToAddress or {
       Name = "Bob Buyer", AddressLine1 = "410 Terry Ave N", Email = "", City = "Seattle",
       StateOrProvinceCode = "WA", PostalCode = "98109", CountryCode = "US", Phone = "2065550100" },
@@ -152,6 +152,16 @@ function _M.create(sb, a)
     created = created, updated = created,
   }
   if o.FulfillmentChannel == "AFN" and a.OrderStatus == nil then o.status = "Shipped" end
+  local shipped = o.FulfillmentChannel == "MFN" and o.status == "Shipped"
+  if shipped or o.status == "PartiallyShipped" then
+    -- a seller-fulfilled order's shipping is its packages: a Shipped one gets one
+    if not shipped then return nil, "ship some items with confirmShipment for a PartiallyShipped order" end
+    o.status = "Unshipped"
+    local items = {}
+    for i, it in ipairs(o.items) do items[i] = { id = it.OrderItemId, qty = it.Quantity } end
+    o.packages[1] = { ref = "1", carrier = "UPS", tracking = "1ZSEEDED" .. o.AmazonOrderId:gsub("%D", ""),
+                      ship_date = created, items = items, source = "seed" }
+  end
   sb.state.put(ORDER, o.AmazonOrderId, o)
   return o
 end
