@@ -108,6 +108,7 @@ build = {
     ["spapi.sigv4"] = "lua/spapi/sigv4.lua",
     ["spapi.store.memory"] = "lua/spapi/store/memory.lua",
     ["spapi.transport.curl"] = "lua/spapi/transport/curl.lua",
+    ["spapi.workflows.vdf"] = "lua/spapi/workflows/vdf.lua",
   },
   install = { bin = { spapi = "bin/spapi" } },
 }

@@ -13,8 +13,10 @@ echo "$out" | grep -E '^(endpoint|lwa_endpoint)='
 eval "$(echo "$out" | grep -E '^export ')"
 # any well-formed credentials work against the sandbox
 export LWA_CLIENT_ID=amzn1.application-oa2-client.demo LWA_CLIENT_SECRET=demo-secret LWA_REFRESH_TOKEN='Atzr|demo'
-export SPAPI_DEMO_GENERATE=1
-[ $# -gt 0 ] || set -- examples/vdf_workflow.lua examples/mcf_order.lua
+# a fresh sandbox knows none of an earlier demo's orders: start the VDF journal afresh too
+export VDF_JOURNAL="$DIR/vdf.journal" VDF_LABELS="$DIR/labels"
+rm -rf "$VDF_JOURNAL" "$VDF_LABELS"
+[ $# -gt 0 ] || set -- examples/vdf_daily.lua examples/mcf_order.lua
 for ex in "$@"; do
   echo "== $ex"
   lua5.4 "$ex"

@@ -8,6 +8,7 @@
 --   fs.isatty(fd)    → boolean           (is fd — 2 for stderr — a terminal?)
 --   fs.read(path)    → data | nil, msg, "missing" (when the file does not exist)
 --   fs.dirname(path) → the directory part ("." when none)
+--   fs.mkdir(path)   → true | nil, msg   (mkdir -p)
 --
 -- How (the C core has neither fsync nor isatty, and this module does not add C):
 -- on LuaJIT through the FFI (open/fsync/isatty, no process); on PUC Lua through a
@@ -86,6 +87,11 @@ function _M.write_atomic(path, data)
     return nil, "cannot rename " .. tmp .. " to " .. path .. ": " .. tostring(rerr)
   end
   return _M.fsync(_M.dirname(path))
+end
+
+function _M.mkdir(path)
+  if ran(os.execute("mkdir -p -- " .. quote(path) .. " 2>/dev/null")) then return true end
+  return nil, "cannot create directory " .. path
 end
 
 local tty = {}

@@ -143,9 +143,16 @@ function Journal:orders()
   return out
 end
 
+-- one entry a line, so that people can read (and diff) the file
 local function encode(self)
-  local list = self:list()
-  return json.encode({ format = FORMAT, version = VERSION, entries = json.array(list) })
+  local lines = {}
+  for i, e in ipairs(self:list()) do
+    local s, err = json.encode(e)
+    if not s then return nil, err end
+    lines[i] = s
+  end
+  return fmt('{"format":"%s","version":%d,"entries":[%s%s%s]}', FORMAT, VERSION,
+    #lines > 0 and "\n" or "", table.concat(lines, ",\n"), #lines > 0 and "\n" or "")
 end
 
 function Journal:_write()
