@@ -39,8 +39,8 @@
 --   max_orders       stop fetching after this many NEW orders (default: all pages)
 --   page_size        purchase orders per page of getOrders (1..100, default Amazon's)
 --
--- Exactly once: before each submission the journal records an intent (one fsync'd write
--- per stage), then the transaction id, then the outcome. A re-run takes the NEW purchase
+-- Exactly once: submissions go one at a time; before each the journal records an intent
+-- (an fsync'd write), then the transaction id, then the outcome. A re-run takes the NEW purchase
 -- orders of the window plus the journal's unfinished orders (their state read again with
 -- getOrder) and, per step:
 --   done            skipped;
@@ -325,39 +325,42 @@ function Run:watch(label, list, from)
   return out
 end
 
--- Send one request per order, journaled: intents (one write), the requests
--- (concurrently, rate-limited), then the answers (one write).
+-- Send one request per order, one after the other, each journaled: its intent is
+-- on disk before it goes out and its answer right after it comes back, so a crash
+-- leaves at most one submission of unknown outcome. (Amazon's DF submit operations
+-- allow 10 requests a second: the rate limit, not concurrency, sets the pace.)
 -- items: { { po=, data=, call = { "api.op", params } } }; answer(po, body) → txn (or nil).
--- → list of { po=, txn= } sent OK (for settle), and the bodies by po
-function Run:submit(step, items, answer)
-  if #items == 0 or self.report.stopped then return {}, {} end
-  local intents = {}
-  for i, x in ipairs(items) do intents[i] = { order = x.po, step = step, state = "intent", data = x.data } end
-  if not self:jwrite(self.j:record(intents)) then return {}, {} end
-  local calls = {}
-  for i, x in ipairs(items) do calls[i] = x.call end
-  local results = self.sp:batch(calls)
-  local changes, sent, bodies = {}, {}, {}
-  for i, r in ipairs(results) do
-    local po = items[i].po
-    if r.ok then
-      local txn = answer(po, r.body)
-      bodies[po] = r.body
-      changes[#changes + 1] = { order = po, step = step, state = "sent", txn = txn }
+-- → list of { po=, step=, txn= } sent (for settle), and the answers' bodies by po.
+-- A lost answer stops the run at once: nothing more is sent.
+function Run:submit(step, label, items, answer)
+  local sent, bodies = {}, {}
+  if #items == 0 or self.report.stopped then return sent, bodies end
+  local p = self:progress(label, #items)
+  for i, x in ipairs(items) do
+    local po = x.po
+    if not self:jwrite(self.j:record{ { order = po, step = step, state = "intent", data = x.data } }) then break end
+    local body, err = self.sp:call(x.call[1], x.call[2])
+    if body then
+      local txn = answer(po, body)
+      bodies[po] = body
       sent[#sent + 1] = { po = po, step = step, txn = txn }
-    elseif lost(r.err) then
-      -- may have been applied: leave the intent for the next run to reconcile
+      if not self:jwrite(self.j:sent(po, step, txn)) then break end
+    elseif lost(err) then
+      -- it may have been applied: the intent stays for the next run to reconcile
       self:mark(po, step, "pending")
-      self:note(po, step .. ": the answer was lost (" .. tostring(r.err) .. "); re-run to reconcile")
-      self:stop(r.err)
+      self:note(po, step .. ": the answer was lost (" .. tostring(err) .. "); re-run to reconcile")
+      self:stop(err)
+      break
     else
-      changes[#changes + 1] = { order = po, step = step, state = "failed", errors = r.err.errors
-        or { { code = r.err.code, message = r.err.message } } }
       self:mark(po, step, "failed")
-      self:amazon_errors(po, step, r.err.errors, r.err)
+      self:amazon_errors(po, step, err.errors, err)
+      if not self:jwrite(self.j:failed(po, step, err.errors or { { code = err.code, message = err.message } })) then
+        break
+      end
     end
+    p:update(i)
   end
-  if #changes > 0 then self:jwrite(self.j:record(changes)) end
+  p:finish()
   return sent, bodies
 end
 
@@ -410,6 +413,15 @@ function Run:decide(po)
 end
 
 local MOVED = { ACCEPTED = true, SHIPPED = true, CANCELLED = true }
+local WHAT = { ack = "acknowledgement", confirm = "confirmation" }
+
+-- a lost submission that the order's status shows took effect
+function Run:reconciled(po, step, status)
+  self:jwrite(self.j:done(po, step, nil, "reconciled: the order is " .. status))
+  local e = self.j:get(po, step)
+  self:mark(po, step, (step == "ack" and e.data and e.data.rejected) and "rejected" or "done")
+  self:note(po, fmt("%s: the lost %s had arrived (order %s)", step, WHAT[step], status))
+end
 
 function Run:step_ack()
   local j, sends, settle, watch = self.j, {}, {}, {}
@@ -420,9 +432,7 @@ function Run:step_ack()
     elseif e and e.state == "sent" and e.txn then
       settle[#settle + 1] = { po = po, step = "ack", txn = e.txn }
     elseif e and e.state == "intent" and MOVED[s] then
-      self:jwrite(j:done(po, "ack", nil, "reconciled: the order is " .. s))
-      self:mark(po, "ack", "done")
-      self:note(po, "ack: the lost acknowledgement had arrived (order " .. s .. ")")
+      self:reconciled(po, "ack", s)
     elseif e and e.state == "intent" then
       watch[#watch + 1] = { po = po, step = "ack", since = e.intent_at or 0 }
     elseif s == "NEW" then
@@ -433,17 +443,14 @@ function Run:step_ack()
   end
   for _, po in ipairs(self:watch("lost acknowledgements", watch, "NEW")) do sends[#sends + 1] = po end
   for _, x in ipairs(watch) do
-    if self:status(x.po) ~= "NEW" and MOVED[self:status(x.po)] then
-      self:jwrite(j:done(x.po, "ack", nil, "reconciled: the order is " .. self:status(x.po)))
-      self:mark(x.po, "ack", "done")
-    end
+    if MOVED[self:status(x.po)] then self:reconciled(x.po, "ack", self:status(x.po)) end
   end
   local items = {}
   for i, po in ipairs(sends) do
     local data, body = self:decide(po)
     items[i] = { po = po, data = data, call = { "vendor_df_orders.submitAcknowledgement", { body = body } } }
   end
-  local sent = self:submit("ack", items, function(_, body) return body.transactionId end)
+  local sent = self:submit("ack", "sending acknowledgements", items, function(_, body) return body.transactionId end)
   for _, x in ipairs(sent) do settle[#settle + 1] = x end
   self:settle("acknowledgements", settle, function(po)
     local data = (j:get(po, "ack") or {}).data or {}
@@ -492,7 +499,7 @@ function Run:step_label()
     body.sellingParty, body.shipFromParty = d.sellingParty, d.shipFromParty
     items[i] = { po = po, call = { "vendor_df_shipping.createShippingLabels", { purchaseOrderNumber = po, body = body } } }
   end
-  local _, bought = self:submit("label", items, function() return nil end)
+  local _, bought = self:submit("label", "buying labels", items, function() return nil end)
   for po, body in pairs(bought) do have[po] = body end
   -- 3. save them
   local n, changes = 0, {}
@@ -529,9 +536,7 @@ function Run:step_confirm()
     elseif e and e.state == "sent" and e.txn then
       settle[#settle + 1] = { po = po, step = "confirm", txn = e.txn }
     elseif e and e.state == "intent" and s == "SHIPPED" then
-      self:jwrite(j:done(po, "confirm", nil, "reconciled: the order is SHIPPED"))
-      self:mark(po, "confirm", "done")
-      self:note(po, "confirm: the lost confirmation had arrived (order SHIPPED)")
+      self:reconciled(po, "confirm", s)
     elseif e and e.state == "intent" then
       watch[#watch + 1] = { po = po, step = "confirm", since = e.intent_at or 0 }
     elseif l and l.state == "done" and s == "ACCEPTED" then
@@ -540,10 +545,7 @@ function Run:step_confirm()
   end
   for _, po in ipairs(self:watch("lost confirmations", watch, "ACCEPTED")) do sends[#sends + 1] = po end
   for _, x in ipairs(watch) do
-    if self:status(x.po) == "SHIPPED" then
-      self:jwrite(j:done(x.po, "confirm", nil, "reconciled: the order is SHIPPED"))
-      self:mark(x.po, "confirm", "done")
-    end
+    if self:status(x.po) == "SHIPPED" then self:reconciled(x.po, "confirm", "SHIPPED") end
   end
   local items = {}
   for i, po in ipairs(sends) do
@@ -566,7 +568,7 @@ function Run:step_confirm()
     items[i] = { po = po, call = { "vendor_df_shipping.submitShipmentConfirmations",
       { body = { shipmentConfirmations = { c } } } } }
   end
-  local sent = self:submit("confirm", items, function(_, body) return body.transactionId end)
+  local sent = self:submit("confirm", "sending confirmations", items, function(_, body) return body.transactionId end)
   for _, x in ipairs(sent) do settle[#settle + 1] = x end
   self:settle("shipment confirmations", settle, function(po)
     details(self.orders[po]).orderStatus = "SHIPPED"
@@ -632,7 +634,8 @@ function Run:step_invoice()
     items[i] = { po = po, data = { invoiceNumber = number, resent = resent[po] or nil },
       call = { "vendor_df_payments.submitInvoice", { body = { invoices = { inv } } } } }
   end
-  local sent = self:submit("invoice", items, function(_, body) return body.payload and body.payload.transactionId end)
+  local sent = self:submit("invoice", "sending invoices", items,
+    function(_, body) return body.payload and body.payload.transactionId end)
   for _, x in ipairs(sent) do settle[#settle + 1] = x end
   self:settle("invoices", settle, nil, function(po, errs, changes)
     local e = j:get(po, "invoice")
