@@ -13,6 +13,8 @@
 -- the journal is unreadable or the purchase orders could not be fetched).
 -- opts:
 --   journal          path of the journal file (spapi.journal), or an opened journal. Required.
+--                    The run holds the journal's lock: a second run on it at the same
+--                    time gets nil, err (JournalLocked) instead of sending anything twice.
 --   labels           directory the label files go to (default "labels"; must exist)
 --   created_after    start of the window (Unix seconds or ISO-8601; default now - 24 h)
 --   created_before   end of the window (default now)
@@ -266,8 +268,9 @@ function Run:settle(label, list, on_success, on_failure)
           tally.Success = tally.Success + 1
         end
       else
-        if not r.ok and r.err.status and r.err.status < 500 and r.err.status ~= 429 then
-          -- the transaction is unknown to Amazon: say so, keep it for the next run
+        if not r.ok and not x.reported and r.err.status and r.err.status < 500 and r.err.status ~= 429 then
+          -- the transaction is unknown to Amazon (yet): say so once, keep asking
+          x.reported = true
           self:amazon_errors(x.po, x.step, nil, r.err)
         end
         still[#still + 1] = x
@@ -302,8 +305,9 @@ function Run:watch(label, list, from)
     local now, still = clock.now(), {}
     for _, x in ipairs(pending) do
       local o = self:get_order(x.po)
-      local s = o and self:status(x.po)
-      if o and s ~= from then
+      if not o then
+        still[#still + 1] = x -- its state is unknown: never re-send on a guess
+      elseif self:status(x.po) ~= from then
         -- moved: the lost submission did arrive
       elseif now >= x.since + rw then
         out[#out + 1] = x.po -- window closed: it never took effect
@@ -406,8 +410,8 @@ function Run:decide(po)
   local von = self.opts.vendor_order_number and self.opts.vendor_order_number(o) or po
   local body = { orderAcknowledgements = { {
     purchaseOrderNumber = po, vendorOrderNumber = von, acknowledgementDate = iso(clock.now()),
-    acknowledgementStatus = { code = code, description = rejected and "Canceled out of stock"
-      or "Shipping 100 percent of ordered product" },
+    acknowledgementStatus = { code = code, description = not rejected and "Shipping 100 percent of ordered product"
+      or (code == "03" and "Canceled out of stock" or "Canceled") },
     sellingParty = d.sellingParty, shipFromParty = d.shipFromParty, itemAcknowledgements = items } } }
   return data, body
 end
@@ -654,21 +658,31 @@ end
 ---------------------------------------------------------------------------
 function _M.run(sp, opts)
   check_opts(sp, opts)
-  local j, err = opts.journal, nil
-  if type(j) == "string" then
-    j, err = journal_mod.open(j)
-    if not j then return nil, err end
-  end
   local ok_dir, derr = fs.mkdir(opts.labels or "labels")
   if not ok_dir then return nil, errors.new{ kind = "label", code = "LabelDirectory", message = derr } end
+  local j, err = opts.journal, nil
+  if type(j) == "string" then
+    j, err = journal_mod.open(j, { lock = true })
+    if not j then return nil, err end
+  elseif not j.locked then
+    local ok, lerr = j:lock()
+    if not ok then return nil, lerr end
+  end
   local run = setmetatable({ sp = sp, opts = opts, j = j, orders = {}, order_list = {},
     report = { orders = {}, by_po = {} } }, Run)
-  local ok, ferr = run:fetch()
-  if not ok then return nil, ferr end
-  for _, step in ipairs(STEPS) do
-    if run.report.stopped then break end
-    run["step_" .. step](run)
-  end
+  -- the lock goes with the run, whatever happens (a callback may raise)
+  local ok, res, ferr = pcall(function()
+    local fetched, e = run:fetch()
+    if not fetched then return nil, e end
+    for _, step in ipairs(STEPS) do
+      if run.report.stopped then break end
+      run["step_" .. step](run)
+    end
+    return true
+  end)
+  j:unlock()
+  if not ok then error(res, 0) end
+  if not res then return nil, ferr end
   local good = not run.report.stopped
   for _, e in ipairs(run.report.orders) do
     e.status = run:status(e.po) or e.status
