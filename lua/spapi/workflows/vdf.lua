@@ -31,7 +31,8 @@
 --                    function(order) → one (default { partyId = the order's selling party })
 --   label_request    function(order) → extra fields of the createShippingLabels body
 --                    (e.g. containers); sellingParty and shipFromParty are filled in
---   containers       function(order, label) → the shipment confirmation's containers (optional)
+--   containers       function(order, label) → the shipment confirmation's containers (optional;
+--                    label = { files = { paths }, tracking = { tracking numbers } })
 --   wait             seconds to wait for a stage's transactions (default 900); what has
 --                    not settled by then is reported pending and settled by the next run
 --   reconcile_wait   seconds after a lost submission during which the order's state may
