@@ -113,6 +113,7 @@ build = {
     ["spapi.store.memory"] = "lua/spapi/store/memory.lua",
     ["spapi.transport.curl"] = "lua/spapi/transport/curl.lua",
     ["spapi.workflows.mfn"] = "lua/spapi/workflows/mfn.lua",
+    ["spapi.workflows.vdf"] = "lua/spapi/workflows/vdf.lua",
   },
   install = { bin = { spapi = "bin/spapi" } },
 }

@@ -13,9 +13,11 @@ echo "$out" | grep -E '^(endpoint|lwa_endpoint)='
 eval "$(echo "$out" | grep -E '^export ')"
 # any well-formed credentials work against the sandbox
 export LWA_CLIENT_ID=amzn1.application-oa2-client.demo LWA_CLIENT_SECRET=demo-secret LWA_REFRESH_TOKEN='Atzr|demo'
-export SPAPI_DEMO_GENERATE=1
-export MFN_DIR=$DIR/mfn-$$  # the MFN example's journal and labels: fresh for a fresh sandbox
-[ $# -gt 0 ] || set -- examples/vdf_workflow.lua examples/mcf_order.lua examples/mfn_ship_orders.lua
+# a fresh sandbox knows none of an earlier demo's orders: start the VDF journal afresh too
+export VDF_JOURNAL="$DIR/vdf.journal" VDF_LABELS="$DIR/labels"
+rm -rf "$VDF_JOURNAL" "$VDF_LABELS"
+export MFN_JOURNAL="$DIR/mfn.journal" MFN_LABELS="$DIR/mfn-labels"; rm -rf "$MFN_JOURNAL" "$MFN_LABELS"
+[ $# -gt 0 ] || set -- examples/vdf_daily.lua examples/mcf_order.lua examples/mfn_ship_orders.lua
 for ex in "$@"; do
   echo "== $ex"
   lua5.4 "$ex"
