@@ -7,11 +7,11 @@ local spapi = require "spapi"
 local mfn = require "spapi.workflows.mfn"
 
 local sp = assert(spapi.client{ user_agent = "spapi-mfn-example/1.0" })
-local dir = os.getenv("MFN_LABELS") or "labels"
-os.execute("mkdir -p '" .. dir .. "'")
 
 local report = assert(mfn.run(sp, {
-  journal = os.getenv("MFN_JOURNAL") or "mfn.journal", labels = dir, choose = "cheapest",
+  journal = os.getenv("MFN_JOURNAL") or "mfn.journal",     -- what was bought, per order
+  labels = os.getenv("MFN_LABELS") or "labels",            -- <order>-<shipment>.png / .pdf / .zpl
+  choose = "cheapest",                                     -- or "fastest", or function(services, order)
   ship_from = { Name = "Acme Goods", AddressLine1 = "300 Turnbull Ave", City = "Detroit", StateOrProvinceCode = "MI",
     PostalCode = "48123", CountryCode = "US", Email = "shipping@acme.example", Phone = "7132341234" },
   package = { PackageDimensions = { Length = 10, Width = 8, Height = 4, Unit = "inches" },

@@ -227,6 +227,23 @@ describe("workflows.mfn", function()
       "spapi.workflows.mfn.cancel: 'order' must be an AmazonOrderId")
   end)
 
+  it("holds the journal's lock: a second run on the same journal is refused meanwhile", function()
+    local dir = H.tmpdir("mfn-lock")
+    local id = new_order()
+    local inner
+    local r = assert(run(dir, { orders = { id }, choose = function(services)
+      inner = { run(dir, { orders = { id } }) }
+      return services[1]
+    end }))
+    assert.equal("done", r.orders[1].label)
+    assert.is_nil(inner[1])
+    assert.equal("JournalLocked", inner[2].code)
+    assert.equal(1, bought()[id])
+    -- released afterwards, also when a callback raises
+    assert.has_error(function() run(dir, { orders = { new_order() }, choose = function() error("boom", 0) end }) end, "boom")
+    assert(run(dir, { orders = { id } }))
+  end)
+
   it("names a missing option", function()
     assert.has_error(function() mfn.run(sp, { journal = "x", package = PACKAGE }) end,
       "spapi.workflows.mfn.run: 'ship_from' must be a Merchant Fulfillment Address table")

@@ -14,14 +14,15 @@
 --   mfn.cancel(sp, { journal = "mfn.journal", order = "113-...-..." })  -- refund, within the window
 --
 -- mfn.run(client, opts) → report | nil, err (nil only when the run could not begin: the
--- journal is unreadable or the orders could not be listed).
+-- journal is unreadable or locked by another run, or the orders could not be listed).
+-- The run holds the journal's lock (spapi.journal): one run at a time per journal.
 -- opts:
 --   journal        path of the journal file (spapi.journal), or an opened journal. Required.
 --   ship_from      the ShipFromAddress (Merchant Fulfillment's Address). Required.
 --   package        { PackageDimensions =, Weight = } for every order, or
 --                  function(order, items) → one (order: getOrders' Order; items: getOrderItems'
 --                  OrderItems still to ship). Required.
---   labels         directory the label files go to (default "labels"; must exist), named
+--   labels         directory the label files go to (default "labels"; made if missing), named
 --                  <AmazonOrderId>-<first 8 characters of the ShipmentId>.<pdf|png|zpl>
 --   choose         "cheapest" (default: lowest Rate, then earliest delivery), "fastest"
 --                  (earliest LatestEstimatedDeliveryDate, then lowest rate), or
@@ -74,6 +75,7 @@ local journal_mod = require "spapi.journal"
 local labels_mod = require "spapi.labels"
 local progress_mod = require "spapi.progress"
 local fs = require "spapi.fs"
+local errors = require "spapi.errors"
 
 local type, ipairs, tostring, tonumber, error, setmetatable = type, ipairs, tostring, tonumber, error, setmetatable
 local fmt, floor, concat = string.format, math.floor, table.concat
@@ -156,11 +158,6 @@ local function check_opts(fn, opts, need_run)
   if opts.progress ~= nil and opts.progress ~= false and type(opts.progress) ~= "function" then
     bad(fn, "'progress' must be a function or false")
   end
-end
-
-local function open_journal(j)
-  if type(j) == "table" then return j end
-  return journal_mod.open(j)
 end
 
 local function amazon_error(step, err, action)
@@ -411,11 +408,8 @@ local function collect(sp, opts, j, prog)
   return list
 end
 
-function _M.run(sp, opts)
-  check_opts("run", opts, true)
-  local j, jerr = open_journal(opts.journal)
-  if not j then return nil, jerr end
-  opts = setmetatable({ orders_call = opts.rdt == false and { rdt = false } or nil }, { __index = opts })
+-- the run itself, with the journal locked
+local function run(sp, opts, j)
   local listing = opts.progress == false and progress_mod.quiet{ label = "mfn orders" }
     or progress_mod.new{ label = "mfn orders", callback = opts.progress or nil }
   local orders, err = collect(sp, opts, j, listing)
@@ -461,6 +455,31 @@ function _M.run(sp, opts)
   return report
 end
 
+-- fn(j) with the journal opened and locked (one run at a time per journal);
+-- the lock is released whatever happens (a callback may raise)
+local function with_journal(journal, fn)
+  local j, err = journal, nil
+  if type(j) == "string" then
+    j, err = journal_mod.open(j, { lock = true })
+    if not j then return nil, err end
+  elseif not j.locked then
+    local ok, lerr = j:lock()
+    if not ok then return nil, lerr end
+  end
+  local res = { pcall(fn, j) }
+  j:unlock()
+  if not res[1] then error(res[2], 0) end
+  return res[2], res[3]
+end
+
+function _M.run(sp, opts)
+  check_opts("run", opts, true)
+  local ok, derr = fs.mkdir(opts.labels or "labels")
+  if not ok then return nil, errors.new{ kind = "label", code = "LabelDirectory", message = derr } end
+  opts = setmetatable({ orders_call = opts.rdt == false and { rdt = false } or nil }, { __index = opts })
+  return with_journal(opts.journal, function(j) return run(sp, opts, j) end)
+end
+
 --- mfn.cancel(client, { journal =, order = }) → the Shipment (RefundPending) | nil, err
 -- Cancels (refunds) the label the journal holds for the order, within the carrier's
 -- window (LabelCancelWindowExpired after it). A cancelled order is left alone by
@@ -468,27 +487,27 @@ end
 function _M.cancel(sp, opts)
   check_opts("cancel", opts, false)
   if type(opts.order) ~= "string" or opts.order == "" then bad("cancel", "'order' must be an AmazonOrderId") end
-  local j, jerr = open_journal(opts.journal)
-  if not j then return nil, jerr end
-  local je = j:get(opts.order, "label")
-  if not je or je.state ~= "done" then
-    return nil, require("spapi.errors").new{ kind = "workflow", code = "NoLabel",
-      message = "the journal holds no bought label for order " .. opts.order }
-  end
-  local ok, err = j:intent(opts.order, "cancel", { ShipmentId = je.result.ShipmentId })
-  if not ok then return nil, err end
-  local body
-  body, err = sp.merchant_fulfillment.cancelShipment{ shipmentId = je.result.ShipmentId }
-  if not body then
-    if not lost(err) then
-      local m = _M.ERRORS[err.code]
-      j:failed(opts.order, "cancel", { { code = err.code, message = err.message } }, m and m.advice or nil)
+  return with_journal(opts.journal, function(j)
+    local je = j:get(opts.order, "label")
+    if not je or je.state ~= "done" then
+      return nil, errors.new{ kind = "workflow", code = "NoLabel",
+        message = "the journal holds no bought label for order " .. opts.order }
     end
-    return nil, err
-  end
-  ok, err = j:done(opts.order, "cancel", { Status = body.payload.Status })
-  if not ok then return nil, err end
-  return body.payload
+    local ok, err = j:intent(opts.order, "cancel", { ShipmentId = je.result.ShipmentId })
+    if not ok then return nil, err end
+    local body
+    body, err = sp.merchant_fulfillment.cancelShipment{ shipmentId = je.result.ShipmentId }
+    if not body then
+      if not lost(err) then
+        local m = _M.ERRORS[err.code]
+        j:failed(opts.order, "cancel", { { code = err.code, message = err.message } }, m and m.advice or nil)
+      end
+      return nil, err
+    end
+    ok, err = j:done(opts.order, "cancel", { Status = body.payload.Status })
+    if not ok then return nil, err end
+    return body.payload
+  end)
 end
 
 --- One line about a report entry.
