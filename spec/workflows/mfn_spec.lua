@@ -293,6 +293,57 @@ describe("workflows.mfn", function()
     assert.equal(2, j:get(b, "label").attempts)
   end)
 
+  it("crash: the process is killed while a createShipment is on its way; the re-run buys no second label", function()
+    sandbox = H.sandbox{ reset = true } -- the seeded orders, all unshipped again
+    assert(sandbox.control("/_sandbox/config", { rate_scale = 100 }))
+    local dir = H.tmpdir("mfn-kill")
+    local before = bought()
+    local function created()
+      local st = assert(sandbox.control("/_sandbox/stats", nil, "GET"))
+      return st.requests["merchant_fulfillment.createShipment"] or 0
+    end
+    -- the sandbox holds the first createShipment 3 s before buying the label; the script
+    -- is killed (SIGKILL) as soon as the sandbox has that request
+    assert(sandbox.control("/_sandbox/faults", { operation = "merchant_fulfillment.createShipment", kind = "delay",
+      delay_ms = 3000, count = 1 }))
+    local env = string.format("SPAPI_ENDPOINT=%s SPAPI_LWA_ENDPOINT=%s LWA_CLIENT_ID=amzn1.application-oa2-client.mfnwf "
+      .. "LWA_CLIENT_SECRET=s LWA_REFRESH_TOKEN='Atzr|mfn-workflow' MFN_JOURNAL=%s/mfn.journal MFN_LABELS=%s "
+      .. "LUA_PATH='%s/lua/?.lua;%s/lua/?/init.lua;;' LUA_CPATH='%s/build/5.4/?.so;;'",
+      sandbox.endpoint, sandbox.lwa_endpoint, dir, dir, H.root, H.root, H.root)
+    local p = assert(io.popen(string.format("cd %q && %s lua5.4 examples/mfn_ship_orders.lua >%s/out 2>&1 & echo $!",
+      H.root, env, dir)))
+    local pid = assert(tonumber(p:read("*l")))
+    p:close()
+    local got
+    for _ = 1, 2400 do -- (up to a minute on a busy machine; normally about a second)
+      if created() >= 1 then got = true break end
+      require("spapi").sleep(0.025)
+    end
+    os.execute("kill -9 " .. pid .. " 2>/dev/null")
+    assert.is_true(got, "the script never sent a createShipment")
+    local j = assert(journal.open(dir .. "/mfn.journal"))
+    local intents = j:list{ step = "label", state = "intent" }
+    assert.equal(1, #intents)
+    local lost = intents[1].order
+    -- the held request is bought by the sandbox after all (its answer goes nowhere)
+    for _ = 1, 2400 do
+      if (bought()[lost] or 0) > (before[lost] or 0) then break end
+      require("spapi").sleep(0.025)
+    end
+    assert.equal((before[lost] or 0) + 1, bought()[lost])
+
+    -- the re-run (the killed run's lock is taken over) reconciles and finishes
+    local r = assert(run(dir))
+    assert.is_true(r.ok, r.orders[1] and mfn.describe(r.orders[1]))
+    assert.matches("label bought earlier", table.concat(r.by_order[lost].notes, "; "), 1, true)
+    local after = bought()
+    assert.equal(4, #r.orders)
+    for _, e in ipairs(r.orders) do
+      assert.equal((before[e.order] or 0) + 1, after[e.order], e.order)
+      assert.equal("done", e.confirm)
+    end
+  end)
+
   it("examples/mfn_ship_orders.lua runs against a fresh sandbox (make demo)", function()
     local rc, out = H.run(string.format("cd %q && scripts/demo.sh examples/mfn_ship_orders.lua", H.root))
     assert.equal(0, rc, out)
