@@ -8,6 +8,10 @@
 --   fs.isatty(fd)    → boolean           (is fd — 2 for stderr — a terminal?)
 --   fs.read(path)    → data | nil, msg, "missing" (when the file does not exist)
 --   fs.dirname(path) → the directory part ("." when none)
+--   fs.mkdir(path)   → true | nil, msg   (mkdir -p)
+--   fs.mkdir_excl(path) → true | false   (mkdir: false when it exists — atomic, a lock)
+--   fs.pid()         → this process's id
+--   fs.alive(pid)    → whether a process with that id exists (kill -0)
 --
 -- How (the C core has neither fsync nor isatty, and this module does not add C):
 -- on LuaJIT through the FFI (open/fsync/isatty, no process); on PUC Lua through a
@@ -16,7 +20,7 @@
 -- isatty() is asked once per descriptor and remembered.
 local _M = {}
 
-local io, os, type, tostring, pcall = io, os, type, tostring, pcall
+local io, os, type, tostring, tonumber, pcall = io, os, type, tostring, tonumber, pcall
 
 local ffi
 do
@@ -26,6 +30,7 @@ do
       int fsync(int fd);
       int close(int fd);
       int isatty(int fd);
+      int getpid(void);
     ]]) then
     ffi = m
   end
@@ -86,6 +91,33 @@ function _M.write_atomic(path, data)
     return nil, "cannot rename " .. tmp .. " to " .. path .. ": " .. tostring(rerr)
   end
   return _M.fsync(_M.dirname(path))
+end
+
+function _M.mkdir(path)
+  if ran(os.execute("mkdir -p -- " .. quote(path) .. " 2>/dev/null")) then return true end
+  return nil, "cannot create directory " .. path
+end
+
+function _M.mkdir_excl(path)
+  return ran(os.execute("mkdir -- " .. quote(path) .. " 2>/dev/null"))
+end
+
+local pid
+function _M.pid()
+  if not pid then
+    if ffi then
+      pid = ffi.C.getpid()
+    else
+      local p = io.popen("echo $PPID") -- (the shell's parent: this process)
+      pid = p and tonumber(p:read("*l"))
+      if p then p:close() end
+    end
+  end
+  return pid
+end
+
+function _M.alive(n)
+  return ran(os.execute("kill -0 " .. math.floor(tonumber(n) or 0) .. " 2>/dev/null"))
 end
 
 local tty = {}

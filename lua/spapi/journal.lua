@@ -30,7 +30,11 @@
 --
 -- Every change is one atomic write (spapi.fs.write_atomic: temp file, fsync, rename,
 -- fsync of the directory); j:record{...} changes many entries in one write. The file
--- is JSON, readable by people. One process at a time per journal file.
+-- is JSON, one entry a line, readable by people.
+--
+-- One run at a time per journal: j:lock() → true | nil, err (code "JournalLocked")
+-- takes <path>.lock (a directory — mkdir is atomic — holding the owner's pid); a lock
+-- whose process is gone (killed) is taken over. j:unlock() releases it.
 --
 -- Runtime failures (unreadable or corrupt file, failed write) return nil, err with
 -- err an spapi error (kind "journal"); a corrupt file is never silently replaced.
@@ -41,7 +45,9 @@ local json = require "spapi.json"
 local fs = require "spapi.fs"
 local clock = require "spapi.clock"
 
-local type, pairs, ipairs, tostring, setmetatable, error = type, pairs, ipairs, tostring, setmetatable, error
+local type, pairs, ipairs, tostring, tonumber, setmetatable, error =
+  type, pairs, ipairs, tostring, tonumber, setmetatable, error
+local os = os
 local sort, fmt = table.sort, string.format
 
 local STATES = { intent = true, sent = true, done = true, failed = true }
@@ -65,15 +71,28 @@ local function check_name(fn, what, v, level)
   end
 end
 
---- journal.open(path) → journal | nil, err
-function _M.open(path)
+--- journal.open(path[, { lock = true }]) → journal | nil, err
+--- With lock, the journal is locked (j:lock) before it is read.
+function _M.open(path, opts)
   if type(path) ~= "string" or path == "" then
     error("spapi.journal.open: 'path' must be a non-empty string (got " .. type(path) .. ")", 2)
   end
+  if opts ~= nil and type(opts) ~= "table" then error("spapi.journal.open: 'opts' must be a table", 2) end
   local j = setmetatable({ path = path, entries = {} }, Journal)
+  if opts and opts.lock then
+    local ok, lerr = j:lock()
+    if not ok then return nil, lerr end
+  end
+  local loaded, err = j:_load()
+  if not loaded then j:unlock() return nil, err end
+  return j
+end
+
+function Journal:_load()
+  local path = self.path
   local data, err, missing = fs.read(path)
   if not data then
-    if missing then return j end
+    if missing then return self end
     return fail("JournalUnreadable", "cannot read journal " .. path .. ": " .. tostring(err))
   end
   local doc, derr = json.decode(data)
@@ -90,9 +109,9 @@ function _M.open(path)
       return fail("JournalCorrupt", fmt("journal %s: entry %d is malformed", path, i))
     end
     for k, v in pairs(e) do if v == json.null then e[k] = nil end end
-    j.entries[key(e.order, e.step)] = e
+    self.entries[key(e.order, e.step)] = e
   end
-  return j
+  return self
 end
 
 --- j:get(order, step) → the entry (read-only; change it through the methods) or nil
@@ -143,9 +162,16 @@ function Journal:orders()
   return out
 end
 
+-- one entry a line, so that people can read (and diff) the file
 local function encode(self)
-  local list = self:list()
-  return json.encode({ format = FORMAT, version = VERSION, entries = json.array(list) })
+  local lines = {}
+  for i, e in ipairs(self:list()) do
+    local s, err = json.encode(e)
+    if not s then return nil, err end
+    lines[i] = s
+  end
+  return fmt('{"format":"%s","version":%d,"entries":[%s%s%s]}', FORMAT, VERSION,
+    #lines > 0 and "\n" or "", table.concat(lines, ",\n"), #lines > 0 and "\n" or "")
 end
 
 function Journal:_write()
@@ -235,6 +261,42 @@ end
 --- j:failed(order, step, errs[, note]) — Amazon refused it (errs: Amazon's error list)
 function Journal:failed(order, step, errs, note)
   return each_order(self, "failed", order, step, { errors = errs, note = note }, 2)
+end
+
+function Journal:lock()
+  local dir = self.path .. ".lock"
+  for _ = 1, 2 do
+    if fs.mkdir_excl(dir) then
+      local ok, err = fs.write_atomic(dir .. "/pid", tostring(fs.pid()) .. "\n")
+      if not ok then
+        os.remove(dir)
+        return fail("JournalLocked", "cannot lock journal " .. self.path .. ": " .. tostring(err))
+      end
+      self.locked = true
+      return true
+    end
+    local holder = tonumber((fs.read(dir .. "/pid") or ""):match("%d+"))
+    if holder and fs.alive(holder) then
+      return fail("JournalLocked", fmt("journal %s is in use by process %d (if it is not, remove %s)",
+        self.path, holder, dir))
+    end
+    -- its owner is gone: take the lock over (unless another process just did)
+    if tonumber((fs.read(dir .. "/pid") or ""):match("%d+")) == holder then
+      os.remove(dir .. "/pid")
+      os.remove(dir .. "/pid.tmp")
+      os.remove(dir)
+    end
+  end
+  return fail("JournalLocked", "cannot lock journal " .. self.path .. " (remove " .. dir .. " if no run is going)")
+end
+
+function Journal:unlock()
+  if not self.locked then return true end
+  local dir = self.path .. ".lock"
+  os.remove(dir .. "/pid")
+  os.remove(dir)
+  self.locked = false
+  return true
 end
 
 _M.Journal = Journal

@@ -325,7 +325,7 @@ describe("request conformance against Prism (" .. sender_name .. ")", function()
         end
       end
     end)
-    assert.equal(176, count)
+    assert.equal(200, count)
     assert(#failures == 0, #failures .. " requests rejected by Prism:\n" .. table.concat(failures, "\n"))
   end)
 
@@ -361,7 +361,7 @@ describe("request conformance against Prism (" .. sender_name .. ")", function()
       if op.restricted == true then rdts = rdts + 1 end
       sp:call(api .. "." .. name, params) -- the answer is Prism's example; the request is what is checked
     end)
-    assert.equal(88, ops)
+    assert.equal(100, ops)
     -- every operation reached Prism, and restricted ones were preceded by their RDT request
     assert.is_true(#seen >= ops, "only " .. #seen .. " requests reached Prism")
     local rdt_requests = 0

@@ -5,17 +5,20 @@ local H = require "helpers"
 local run = H.run
 
 describe("examples", function()
-  it("vdf_workflow acknowledges, labels, confirms and invoices every NEW purchase order", function()
-    local rc, out = run(string.format("cd %q && scripts/demo.sh examples/vdf_workflow.lua", H.root))
+  it("vdf_daily acknowledges, labels, confirms and invoices every NEW purchase order, saving the labels", function()
+    local rc, out = run(string.format("cd %q && scripts/demo.sh examples/vdf_daily.lua", H.root))
     assert.equal(0, rc, out)
-    local n = tonumber(out:match("(%d+) NEW purchase orders"))
-    assert.is_true(n and n >= 1, out)
-    assert.matches("acknowledgements%s+Success", out)
-    assert.matches("shipment confirmations%s+Success", out)
-    assert.matches("invoices%s+Success", out)
-    local _, shipped = out:gsub("%s+SHIPPED", "")
-    assert.equal(n, shipped, out)
-    assert.matches("done: " .. n .. " purchase orders acknowledged, labelled, shipped and invoiced", out, 1, true)
+    local n = tonumber(out:match("done: (%d+) purchase orders acknowledged, labelled, shipped and invoiced"))
+    assert.is_true(n and n >= 2, out)
+    local rows = 0
+    for po, file in out:gmatch("\n(%w+)%s+SHIPPED%s+ack=done label=done confirm=done invoice=done (%S+)") do
+      rows = rows + 1
+      assert.matches("/labels/" .. po .. "%.png$", file)
+      local f = assert(io.open(file, "rb"), file)
+      assert.equal("\137PNG", f:read(4))
+      f:close()
+    end
+    assert.equal(n, rows, out)
   end)
 end)
 

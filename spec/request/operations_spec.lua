@@ -37,11 +37,11 @@ local function api_keys()
 end
 
 describe("generated operation tables", function()
-  it("cover the 16 APIs of the brief, each in its own module", function()
+  it("cover the 18 APIs of the brief, each in its own module", function()
     local keys = api_keys()
     assert.same({
       "fba_inventory", "feeds", "fulfillment_outbound", "fulfillment_outbound_2026", "listings_items",
-      "merchant_fulfillment", "notifications", "reports", "supply_sources", "tokens",
+      "merchant_fulfillment", "notifications", "orders", "orders_2026", "reports", "supply_sources", "tokens",
       "vendor_df_inventory", "vendor_df_orders", "vendor_df_payments", "vendor_df_sandbox",
       "vendor_df_shipping", "vendor_df_transactions",
     }, keys)
@@ -86,7 +86,7 @@ describe("generated operation tables", function()
       assert.equal(seen, count, api .. ": operation count")
       total = total + count
     end
-    assert.equal(88, total)
+    assert.equal(100, total)
   end)
 
   it("parse the Usage Plan table into numbers", function()
@@ -127,7 +127,7 @@ describe("generated operation tables", function()
         end
       end
     end
-    assert.equal(74, with)
+    assert.equal(86, with)
     assert.equal(14, without)
   end)
 
@@ -140,12 +140,25 @@ describe("generated operation tables", function()
       ["merchant_fulfillment.getShipment"] = true, ["merchant_fulfillment.cancelShipment"] = true,
       ["merchant_fulfillment.createShipment"] = true,
       ["reports.getReportDocument"] = "conditional",
+      ["orders.getOrders"] = true, ["orders.getOrder"] = true, ["orders.getOrderBuyerInfo"] = true,
+      ["orders.getOrderAddress"] = true, ["orders.getOrderItems"] = true, ["orders.getOrderItemsBuyerInfo"] = true,
+      ["orders.getOrderRegulatedInfo"] = true,
+      ["orders_2026.searchOrders"] = "conditional", ["orders_2026.getOrder"] = "conditional",
     }
     for _, api in ipairs(api_keys()) do
       for name, op in pairs(require(index.apis[api]).operations) do
         assert.equal(expect[api .. "." .. name] or false, op.restricted, api .. "." .. name)
       end
     end
+  end)
+
+  it("ask for the Tokens model's dataElements where it defines them (Orders v0)", function()
+    local o = require("spapi.operations.orders").operations
+    assert.same({ "buyerInfo", "shippingAddress" }, o.getOrders.data_elements)
+    assert.same({ "buyerInfo", "shippingAddress" }, o.getOrder.data_elements)
+    assert.same({ "buyerInfo" }, o.getOrderItems.data_elements)
+    assert.is_nil(o.getOrderAddress.data_elements)
+    assert.is_nil(o.confirmShipment.data_elements)
   end)
 
   it("mark grantless notifications operations with their scope", function()
@@ -227,7 +240,7 @@ describe("generated operation tables", function()
   it_with_models("regenerate byte for byte from the models", function()
     local dir = H.tmpdir("ops")
     local written = GEN.generate(MODELS, dir)
-    assert.equal(17, #written)
+    assert.equal(19, #written)
     for _, name in ipairs(written) do
       local committed = read(ROOT .. "/lua/spapi/operations/" .. name)
       local fresh = read(dir .. "/" .. name)

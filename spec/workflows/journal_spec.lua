@@ -130,6 +130,28 @@ describe("spapi.journal", function()
       "'state' must be intent, sent, done or failed")
   end)
 
+  it("lets one process at a time hold it, and takes over the lock of a process that is gone", function()
+    local j = assert(journal.open(path, { lock = true }))
+    -- another process (a shell) tries while this one holds it
+    local lua = (_VERSION == "Lua 5.1") and "luajit" or "lua5.4"
+    local cpath = H.root .. "/build/" .. ((_VERSION == "Lua 5.1") and "5.1" or "5.4") .. "/?.so"
+    local probe = string.format("%s -e \"package.path='%s/lua/?.lua;'..package.path; package.cpath='%s;'..package.cpath; "
+      .. "local j, err = require('spapi.journal').open('%s', { lock = true }); "
+      .. "io.write(j and 'locked' or tostring(err.code) .. ' ' .. err.message)\"", lua, H.root, cpath, path)
+    local rc, out = H.run(probe)
+    assert.equal(0, rc, out)
+    assert.matches("^JournalLocked journal .* is in use by process " .. require("spapi.fs").pid(), out)
+    assert(j:unlock())
+    rc, out = H.run(probe)
+    assert.equal("locked", out)
+    -- that process has exited without unlocking (as if killed): its lock is taken over
+    assert.matches("^%d+", slurp(path .. ".lock/pid"))
+    local k = assert(journal.open(path, { lock = true }))
+    assert.equal(tostring(require("spapi.fs").pid()), slurp(path .. ".lock/pid"):match("%d+"))
+    assert(k:unlock())
+    assert.is_nil(slurp(path .. ".lock/pid"))
+  end)
+
   it("fsyncs files and directories, and says when it cannot", function()
     spit(dir .. "/f", "x")
     assert.is_true(fs.fsync(dir .. "/f"))

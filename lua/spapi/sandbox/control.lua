@@ -4,7 +4,11 @@
 --   POST /_sandbox/seed       {inventory=[...], ...}   program data (each program's control(sb, "seed", data))
 --   GET|POST /_sandbox/clock  {speed=N} | {advance=s} | {now=t}
 --   GET  /_sandbox/stats      → { requests = { ["api.op"] = N }, requests_total, tokens_issued, throttled,
---                                 faults_injected, server_errors }
+--                                 faults_injected, server_errors, counters = { [name] = { [key] = N } } }
+--                                 counters: what programs count per object (count(name, key) below), e.g.
+--                                 VDF per purchase order: vdf.acknowledgements / vdf.acknowledged (requests
+--                                 naming the PO / accepted ones), vdf.label_requests / vdf.labelled,
+--                                 vdf.confirmations / vdf.confirmed, vdf.invoices / vdf.invoiced
 --   GET|POST|DELETE /_sandbox/faults[/<id>]  (see faults.lua)
 --   POST /_sandbox/credentials {credentials=[{client_id=,client_secret=,refresh_tokens={...}}]} (null = accept any)
 --   GET|POST /_sandbox/config {token_lifetime=, rate_scale=, seed=, speed=}
@@ -43,15 +47,26 @@ local function read_json()
   return v
 end
 
+--- count(name, key[, n]): add n (default 1) to the counter `name` of `key` (a PO
+--- number, an order id); reset clears them, /_sandbox/stats shows them.
+function _M.count(name, key, n)
+  ngx.shared.spapi_meta:incr("stat:count:" .. name .. "|" .. tostring(key), n or 1, 0)
+end
+
 local function stats()
   local m = ngx.shared.spapi_meta
-  local out = { requests = {}, requests_total = 0 }
+  local out = { requests = {}, requests_total = 0, counters = {} }
   for _, k in ipairs(m:get_keys(0)) do
     local op = k:match("^stat:req:(.+)$")
     if op then
       local n = m:get(k) or 0
       out.requests[op] = n
       out.requests_total = out.requests_total + n
+    end
+    local name, key = k:match("^stat:count:([^|]+)|(.*)$")
+    if name then
+      out.counters[name] = out.counters[name] or {}
+      out.counters[name][key] = m:get(k) or 0
     end
   end
   out.tokens_issued = m:get("stat:tokens_issued") or 0

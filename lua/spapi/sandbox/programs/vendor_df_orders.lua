@@ -280,15 +280,18 @@ _M.handlers = {
     if type(b) ~= "table" or not lib.is_array(b.orderAcknowledgements) then
       return sb.err(400, "InvalidInput", "The request body must contain a non-empty orderAcknowledgements array")
     end
-    local errors, accepted, seen = {}, {}, {}
+    local errors, accepted, seen, named = {}, {}, {}, {}
     for i, a in ipairs(b.orderAcknowledgements) do
+      if type(a) == "table" then named[#named + 1] = a.purchaseOrderNumber end
       local errs, po, result = validate_ack(sb, req, a, "orderAcknowledgements[" .. (i - 1) .. "]", seen)
       for _, e in ipairs(errs) do errors[#errors + 1] = e end
       if #errs == 0 then accepted[#accepted + 1] = { po = po, result = result, ack = a } end
     end
     -- all or nothing: a transaction with any error changes no purchase order
     local id, ready = lib.new_transaction(sb, req, "submitAcknowledgement", errors)
+    lib.count("vdf.acknowledgements", named)
     if #errors == 0 then
+      lib.count("vdf.acknowledged", named)
       for _, x in ipairs(accepted) do
         x.po.acknowledged = true
         x.po.vendorOrderNumber = x.ack.vendorOrderNumber

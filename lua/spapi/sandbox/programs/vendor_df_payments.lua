@@ -95,6 +95,14 @@ _M.handlers = {
         { code = "InvalidInput", message = "The request contains no invoices." } })
       return 202, { payload = { transactionId = id } }
     end
+    -- the purchase orders this request invoices (counted however it ends)
+    local named = {}
+    for _, inv in ipairs(invoices) do
+      for _, it in ipairs(type(inv) == "table" and type(inv.items) == "table" and inv.items or {}) do
+        if type(it) == "table" then named[#named + 1] = it.purchaseOrderNumber end
+      end
+    end
+    lib.count("vdf.invoices", named)
     local bad = {}
     for i, inv in ipairs(invoices) do
       for _, e in ipairs(syntax(sb, inv, "invoices[" .. (i - 1) .. "]")) do bad[#bad + 1] = e end
@@ -108,6 +116,7 @@ _M.handlers = {
     end
     local id = lib.new_transaction(sb, req, "submitInvoice", errors)
     if #errors == 0 then
+      lib.count("vdf.invoiced", named)
       for _, inv in ipairs(invoices) do
         sb.state.put(INVOICE, inv.invoiceNumber, { transactionId = id, invoice = inv })
       end

@@ -224,8 +224,10 @@ _M.handlers = {
     if type(req.body) ~= "table" then
       return sb.err(400, "InvalidRequest", "The request body must be a CreateShippingLabelsRequest object")
     end
+    lib.count("vdf.label_requests", { po.purchaseOrderNumber })
     local st, code, msg = check_label_request(sb, po, req.body)
     if st then return sb.err(st, code, msg) end
+    lib.count("vdf.labelled", { po.purchaseOrderNumber })
     return 200, make_label(sb, po, req.body, sb.now())
   end),
 
@@ -234,8 +236,9 @@ _M.handlers = {
     if type(b) ~= "table" or not lib.is_array(b.shippingLabelRequests) then
       return sb.err(400, "InvalidRequest", "The request body must contain a non-empty shippingLabelRequests array")
     end
-    local errors, ok = {}, {}
+    local errors, ok, named = {}, {}, {}
     for i, r in ipairs(b.shippingLabelRequests) do
+      if type(r) == "table" then named[#named + 1] = r.purchaseOrderNumber end
       local where = "shippingLabelRequests[" .. (i - 1) .. "]: "
       local po = type(r) == "table" and P.get(sb, req, r.purchaseOrderNumber)
       if not po then
@@ -248,7 +251,9 @@ _M.handlers = {
       end
     end
     local id, ready = lib.new_transaction(sb, req, "submitShippingLabelRequest", errors)
+    lib.count("vdf.label_requests", named)
     if #errors == 0 then
+      lib.count("vdf.labelled", named)
       for _, x in ipairs(ok) do make_label(sb, x.po, x.r, ready) end
     end
     return 202, { transactionId = id }
@@ -271,14 +276,17 @@ _M.handlers = {
     if type(b) ~= "table" or not lib.is_array(b.shipmentConfirmations) then
       return sb.err(400, "InvalidRequest", "The request body must contain a non-empty shipmentConfirmations array")
     end
-    local errors, ok, seen = {}, {}, {}
+    local errors, ok, seen, named = {}, {}, {}, {}
     for i, c in ipairs(b.shipmentConfirmations) do
+      if type(c) == "table" then named[#named + 1] = c.purchaseOrderNumber end
       local errs, po, result = validate_confirmation(sb, req, c, "shipmentConfirmations[" .. (i - 1) .. "]", seen)
       for _, e in ipairs(errs) do errors[#errors + 1] = e end
       if #errs == 0 then ok[#ok + 1] = { po = po, result = result } end
     end
     local id, ready = lib.new_transaction(sb, req, "submitShipmentConfirmations", errors)
+    lib.count("vdf.confirmations", named)
     if #errors == 0 then
+      lib.count("vdf.confirmed", named)
       for _, x in ipairs(ok) do
         x.po.confirmed = true
         P.transition(x.po, ready, x.result)

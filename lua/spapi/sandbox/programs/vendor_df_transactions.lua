@@ -225,6 +225,20 @@ function L.tracking(sb, carrier)
   return "1Z" .. table.concat(s)
 end
 
+-- Count, per purchase order, what the DF programs receive and accept (shown by
+-- /_sandbox/stats as counters[name][po]; see control.lua). `pos` is a list of PO
+-- numbers; each is counted once however often the request names it.
+function L.count(name, pos)
+  if not (ngx and ngx.shared and ngx.shared.spapi_meta) then return end
+  local control, seen = require "spapi.sandbox.control", {}
+  for _, po in ipairs(pos) do
+    if type(po) == "string" and not seen[po] then
+      seen[po] = true
+      control.count(name, po)
+    end
+  end
+end
+
 -- Wrap a mutating handler so validation and state changes of one request do
 -- not interleave with another worker's (sb.state.with_lock when the framework has it).
 function L.locked(name, handler)
