@@ -23,6 +23,7 @@ return {
       },
       success = 204,
       response_type = "empty",
+      body_schema = "ConfirmShipmentRequest",
     },
     getOrder = {
       summary = "Returns the order that you specify.",
@@ -202,6 +203,7 @@ return {
       },
       success = 204,
       response_type = "empty",
+      body_schema = "UpdateShipmentStatusRequest",
     },
     updateVerificationStatus = {
       summary = "Updates (approves or rejects) the verification status of an order containing regulated products.",
@@ -220,6 +222,7 @@ return {
       },
       success = 204,
       response_type = "empty",
+      body_schema = "UpdateVerificationStatusRequest",
     },
   },
 }
