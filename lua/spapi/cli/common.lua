@@ -94,7 +94,8 @@ function _M.client(opts)
   if sp then return sp end
   msg = tostring(msg)
   if msg:find("unknown region", 1, true) then return nil, _M.usage_error(msg) end
-  return nil, errors.new{ kind = "config", code = "MissingCredentials", message = msg }
+  return nil, errors.new{ kind = "config", message = msg,
+    code = msg:find("profile '", 1, true) and "ProfileNotFound" or "MissingCredentials" }
 end
 
 ---------------------------------------------------------------------------
