@@ -135,11 +135,13 @@ function R:feed(line)
     self.buffer = self.buffer .. "\n" .. line
   end
   local src = self.buffer
-  local f = common.load("return " .. src, "=repl", self.env)
+  -- an expression first (its value is printed), else a statement; unfinished
+  -- when either form is only missing its end
+  local f, rerr = common.load("return " .. src, "=repl", self.env)
   local err
   if not f then f, err = common.load(src, "=repl", self.env) end
   if not f then
-    if incomplete(err) then return "more" end
+    if incomplete(err) or incomplete(rerr) then return "more" end
     self.buffer = nil
     self:write("syntax error: ", tostring(err), "\n")
     return nil

@@ -14,6 +14,7 @@ end
 
 -- a tmux server of this spec's own (its socket in a private directory)
 local function terminal(dir, command)
+  os.execute("mkdir -p " .. S.q(dir))
   local sock = dir .. "/tmux.sock"
   local t = {}
   local function tmux(args) return sh("tmux -S " .. S.q(sock) .. " -f /dev/null " .. args) end
@@ -179,5 +180,39 @@ describe("the spapi REPL", function()
     term.wait("spapi> ")
     term.key("Up")
     term.wait("spapi> marker_for_history = 42")
+  end)
+
+  it("reads plain lines without lua-readline (SPAPI_NO_READLINE=1), same results and errors", function()
+    local t = terminal(dir .. "/plain", "cd " .. S.q(H.root) .. " && SPAPI_NO_READLINE=1 " .. env .. " bin/spapi")
+    finally(function() t.close() end)
+    t.wait("spapi> ")
+    t.type('#sp.fulfillment_outbound.getFeatures{ marketplaceId = "ATVPDKIKX0DER" }.payload.features')
+    t.key("Enter")
+    t.wait("\n3\n")
+    t.type('sp.fulfillment_outbound.getFulfillmentOrder{ sellerFulfillmentOrderId = "nope" }')
+    t.key("Enter")
+    t.wait("error 404 NotFound")
+    t.type("{ 1,")
+    t.key("Enter")
+    t.wait("   ...> ")
+    t.type("2 }")
+    t.key("Enter")
+    t.wait("{ 1, 2 }")
+    S.no_secret(t.screen())
+  end)
+
+  it("shows spapi call --all's progress on a terminal's stderr", function()
+    local t = terminal(dir .. "/all", "cd " .. S.q(H.root) .. " && " .. env
+      .. " bin/spapi call fba_inventory.getInventorySummaries granularityType=Marketplace granularityId=ATVPDKIKX0DER"
+      .. " marketplaceIds=ATVPDKIKX0DER --all > " .. S.q(dir .. "/all.out") .. "; echo rc=$?; sleep 60")
+    finally(function() t.close() end)
+    local s = t.wait("rc=0")
+    assert.matches("items of fba_inventory.getInventorySummaries 5 [%d.]+s %(1 pages%)", s)
+    local n = 0
+    for line in S.read(dir .. "/all.out"):gmatch("[^\n]+") do
+      assert.is_string(require("spapi.json").decode(line).sellerSku)
+      n = n + 1
+    end
+    assert.equal(5, n)
   end)
 end)

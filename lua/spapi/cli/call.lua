@@ -104,17 +104,18 @@ end
 local function call_all(sp, full, op, params)
   local pages = require "spapi.pages"
   local json = require "spapi.json"
-  local progress = common.progress("spapi " .. full)
+  -- one line on stderr when it is a terminal, nothing when it is not
+  local progress = require("spapi.progress").new{ label = "items of " .. full }
   local n, npages = 0, 0
   for page, err in sp:pages(full, params) do
     if page == false then
-      progress()
+      progress:finish(fmt("(%d pages, then an error)", npages))
       return nil, err
     end
     npages = npages + 1
     local items = pages.items(page, op.paging.token)
     if not items then
-      progress()
+      progress:finish()
       return nil, require("spapi.errors").new{ kind = "decode", code = "NoItems", operation = full,
         message = "cannot tell which field of the response holds the items" }
     end
@@ -122,9 +123,9 @@ local function call_all(sp, full, op, params)
       io.stdout:write((json.encode(item)), "\n")
       n = n + 1
     end
-    progress(fmt("%d items, %d pages", n, npages))
+    progress:update(n, fmt("(%d pages)", npages))
   end
-  progress()
+  progress:finish(fmt("(%d pages)", npages))
   io.stdout:flush()
   return true
 end

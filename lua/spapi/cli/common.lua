@@ -40,15 +40,9 @@ function _M.raised_message(e)
   return (s:gsub("^[^\n]-:%d+: (spapi)", "%1"))
 end
 
-local function isatty(fd)
-  local r = os.execute(fmt("test -t %d", fd))
-  return r == true or r == 0
-end
-local tty = {}
---- Is file descriptor fd (0 stdin, 1 stdout, 2 stderr) a terminal? (asked once)
+--- Is file descriptor fd (0 stdin, 1 stdout, 2 stderr) a terminal? (spapi.fs, asked once)
 function _M.isatty(fd)
-  if tty[fd] == nil then tty[fd] = isatty(fd) end
-  return tty[fd]
+  return require("spapi.fs").isatty(fd)
 end
 
 ---------------------------------------------------------------------------
@@ -129,27 +123,6 @@ function _M.report(err, as_json, prefix)
     io.stderr:write(tostring(err), "\n")
   end
   return code
-end
-
----------------------------------------------------------------------------
--- progress (stderr, on a terminal only)
----------------------------------------------------------------------------
---- A progress reporter for long work: p(text) shows a status line, p() clears
---- it. Nothing at all when stderr is not a terminal. (The one place the CLI
---- shows progress: a shared spapi.progress module can take over here.)
-function _M.progress(label)
-  if not _M.isatty(2) then return function() end end
-  local shown = false
-  return function(text)
-    if text then
-      io.stderr:write("\r\27[K", label, ": ", text)
-      shown = true
-    elseif shown then
-      io.stderr:write("\r\27[K")
-      shown = false
-    end
-    io.stderr:flush()
-  end
 end
 
 ---------------------------------------------------------------------------
