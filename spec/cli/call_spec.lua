@@ -65,6 +65,10 @@ describe("spapi call", function()
     assert.equal(2, rc)
     assert.matches("too large to send exactly", err, 1, true)
     assert.same({}, sb.requests()) -- nothing bad was sent
+    -- a date-time as Unix seconds (digits) goes out as ISO 8601
+    rc, _, err = S.spapi(env, "call " .. SUMMARIES .. " startDateTime=1700000000")
+    assert.equal(0, rc, err)
+    assert.matches("[?&]startDateTime=2023%-11%-14T22%%3A13%%3A20Z[&$]", sb.requests()[1] .. "&")
   end)
 
   it("exits 0 on success with the body as JSON on stdout", function()

@@ -1,6 +1,7 @@
 -- name=value arguments → an operation's parameters, each value typed by the
 -- operation's parameter schema (never by how the value looks):
---   string (and date-time)   exactly the characters typed: 12E4, 0.10, 0012, an 18-digit id
+--   string                   exactly the characters typed: 12E4, 0.10, 0012, an 18-digit id
+--   date-time                an ISO 8601 string as typed, or Unix seconds (digits only)
 --   integer / number         a decimal number; an integer too big to carry exactly is refused
 --   boolean                  true or false
 --   array (csv)              a comma list (a,b,c), or a JSON array; items typed by the item schema;
@@ -43,6 +44,8 @@ local function scalar(p, s, label)
     if s == "false" then return false end
     return nil, fmt("%s must be true or false (got '%s')", label, s)
   end
+  -- a date-time given as digits is Unix seconds (no date-time string is all digits)
+  if p.format == "date-time" and s:match("^%d+$") then return tonumber(s) end
   return s -- a string: exactly as typed
 end
 
