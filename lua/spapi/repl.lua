@@ -404,9 +404,13 @@ function R:loop()
       if line == nil then return "eof" end
       return self:feed(line)
     end)
-    if not ok then -- Ctrl-C while reading (lua.c's "interrupted!")
+    if not ok then
+      -- Ctrl-C while reading: lua.c's handler raises "interrupted!" once readline
+      -- returns the line (readline keeps reading until Enter); the line is dropped
       self.buffer = nil
-      self:write("\n", (common.raised_message(res):gsub("^.-: ", "")), "\n")
+      local msg = tostring(common.raised_message(res))
+      if msg:find("interrupted!", 1, true) then msg = "(Ctrl-C: input dropped)" end
+      self:write(msg, "\n")
     elseif res == "eof" then
       self:write("\n")
       break

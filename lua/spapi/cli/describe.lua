@@ -37,8 +37,8 @@ local function notes(p)
   if p.maximum then n[#n + 1] = "max " .. tostring(p.maximum) end
   if p.min_length then n[#n + 1] = "at least " .. p.min_length .. " characters" end
   if p.max_length then n[#n + 1] = "at most " .. p.max_length .. " characters" end
-  if p.min_items then n[#n + 1] = "at least " .. p.min_items .. " items" end
-  if p.max_items then n[#n + 1] = "at most " .. p.max_items .. " items" end
+  if p.min_items then n[#n + 1] = "at least " .. p.min_items .. (p.min_items == 1 and " item" or " items") end
+  if p.max_items then n[#n + 1] = "at most " .. p.max_items .. (p.max_items == 1 and " item" or " items") end
   if p.pattern then n[#n + 1] = "pattern " .. p.pattern end
   if p.body_required then n[#n + 1] = "required properties: " .. concat(p.body_required, ", ") end
   return concat(n, "; ")

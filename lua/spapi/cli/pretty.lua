@@ -153,7 +153,7 @@ local function block(v, indent, opts, seen, out, prefix, key, last)
   seen[v] = true
   local inner = indent .. opts.step
   local n = list_length(v)
-  out[#out + 1] = indent .. prefix .. "{" .. (n and fmt("  -- %d items", n) or "")
+  out[#out + 1] = indent .. prefix .. "{" .. (n and fmt("  -- %d item%s", n, n == 1 and "" or "s") or "")
   if n then
     local shown = n > opts.max_items and opts.max_items or n
     for i = 1, shown do block(v[i], inner, opts, seen, out, "", nil, i == n) end
