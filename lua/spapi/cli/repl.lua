@@ -39,7 +39,8 @@ function _M.run(args)
   local spapi = require "spapi"
   local repl = require("spapi.repl").new(env, { client = opts })
   local sp, err = common.client(opts)
-  io.stdout:write("spapi ", spapi.VERSION, " (", _VERSION, ") — :help for help, Ctrl-D to leave\n")
+  local jit = rawget(_G, "jit")
+  io.stdout:write("spapi ", spapi.VERSION, " (", jit and jit.version or _VERSION, ") — :help for help, Ctrl-D to leave\n")
   if sp then
     rawset(env, "sp", sp)
     io.stdout:write("sp = ", tostring(sp), "\n")
