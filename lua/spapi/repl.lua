@@ -26,7 +26,8 @@ Lua with spapi: `sp` is the client, `spapi` the module.
   sp:call("vendor_df_orders.getOrders", { createdAfter = os.time() - 86400, createdBefore = os.time() })
   for item in sp:each("fba_inventory.getInventorySummaries", { ... }) do print(item.sellerSku) end
   _            the last result
-Tab completes API keys after sp., operations after sp.<api>., parameter names inside { }.
+Tab completes API keys after sp., operations after sp.<api>., parameter names inside { },
+and the body's property names (from the model) inside body = { }.
 An unfinished expression continues on the next line (an empty line there discards it).
 Commands:
   :help                this text
@@ -259,21 +260,89 @@ local function all_operations()
   return out
 end
 
--- the parameter names of the operation whose braces the cursor is in
-local function params_context(before)
-  local api, op = before:match("([%a_][%w_]*)%.([%a_][%w_]*)%s*%(?%s*{[^{}]*$")
-  if not api then
-    api, op = before:match("call%s*%(%s*[\"']([%w_]+)%.([%w_]+)[\"']%s*,%s*{[^{}]*$")
+-- The braces open at the end of `before` (quoted strings skipped), outermost
+-- first: the position of each '{'.
+local function open_braces(before)
+  local stack, i, n = {}, 1, #before
+  while i <= n do
+    local c = before:sub(i, i)
+    if c == '"' or c == "'" then
+      local j = i + 1
+      while j <= n and before:sub(j, j) ~= c do
+        if before:sub(j, j) == "\\" then j = j + 1 end
+        j = j + 1
+      end
+      i = j
+    elseif c == "{" then
+      stack[#stack + 1] = i
+    elseif c == "}" then
+      stack[#stack] = nil
+    end
+    i = i + 1
   end
-  if not api then return nil end
-  local t = api_ops(api)
-  local o = t and t.operations[op]
-  if not o then return nil end
-  -- only at a key's place: after '{' or ',' (and spaces)
+  return stack
+end
+
+-- a schema with its ref followed and its allOf parts merged
+local function schema_of(s, defs, depth)
+  depth = depth or 0
+  if type(s) ~= "table" or depth > 20 then return nil end
+  if s.ref then return schema_of(defs[s.ref], defs, depth + 1) end
+  if s.allOf then
+    local props = {}
+    for _, part in ipairs(s.allOf) do
+      local r = schema_of(part, defs, depth + 1)
+      for k, v in pairs(r and r.properties or {}) do props[k] = v end
+    end
+    return { type = "object", properties = props }
+  end
+  return s
+end
+
+-- The names that fit at the cursor inside an operation's braces: its parameter
+-- names, or the property names of the body object the cursor is in (from the
+-- model's schema). nil when the cursor is not at a key's place in such braces.
+local function params_context(before)
   if not before:match("[{,]%s*$") then return nil end
-  local names = {}
-  for _, p in ipairs(o.params or {}) do names[#names + 1] = p.name end
-  return names
+  local braces = open_braces(before)
+  for level = #braces, 1, -1 do
+    local head = before:sub(1, braces[level] - 1)
+    local api, op = head:match("([%a_][%w_]*)%.([%a_][%w_]*)%s*%(?%s*$")
+    if not api then api, op = head:match("call%s*%(%s*[\"']([%w_]+)%.([%w_]+)[\"']%s*,%s*$") end
+    local t = api and api_ops(api)
+    local o = t and t.operations[op]
+    if o then
+      local names = {}
+      if level == #braces then
+        for _, p in ipairs(o.params or {}) do names[#names + 1] = p.name end
+        return names
+      end
+      -- inside the body: follow the keys from the call's braces inwards
+      local ok, schemas = pcall(require, "spapi.schemas." .. api)
+      if not ok or type(schemas) ~= "table" then return nil end
+      local defs = schemas.definitions or {}
+      local cur
+      for l = level + 1, #braces do
+        local key = before:sub(braces[l - 1] + 1, braces[l] - 1):match("([%a_][%w_]*)%s*=%s*$")
+        if l == level + 1 then
+          local body
+          for _, p in ipairs(o.params or {}) do if p["in"] == "body" then body = p end end
+          if not body or (key ~= body.name and key ~= "body") then return nil end
+          cur = schema_of((schemas.operations and schemas.operations[op] and schemas.operations[op].body)
+            or { ref = body.schema }, defs)
+        elseif key then
+          cur = cur and cur.properties and schema_of(cur.properties[key], defs)
+        else -- an item of a list
+          cur = cur and cur.type == "array" and schema_of(cur.items, defs)
+        end
+        if not cur then return nil end
+      end
+      if not cur.properties then return nil end
+      for k in pairs(cur.properties) do names[#names + 1] = k end
+      return names
+    end
+  end
+  return nil
 end
 
 --- Completions of the word line:sub(from, to) in env → list of replacements.

@@ -36,6 +36,22 @@ describe("REPL completion", function()
     assert.same({}, complete('sp.vendor_df_orders.getOrders{ createdAfter = cre'))
   end)
 
+  it("completes body property names from the model inside the body's braces", function()
+    local op = "sp.fulfillment_outbound.createFulfillmentOrder{ "
+    assert.same({ "body" }, complete(op))
+    assert.same({ "sellerFulfillmentOrderId" }, complete(op .. "body = { sellerF"))
+    assert.same({ "shippingSpeedCategory" }, complete(op .. 'body = { sellerFulfillmentOrderId = "a,{b", shipp'))
+    assert.same({ "postalCode" }, complete(op .. "body = { destinationAddress = { name = 'x', postal"))
+    assert.same({ "sellerFulfillmentOrderItemId", "sellerSku" },
+      complete(op .. "body = { items = { { quantity = 1, seller"))
+    -- back at the body's level once an inner table is closed
+    assert.same({ "displayableOrderId" }, complete(op .. "body = { destinationAddress = { name = 'x' }, displayableOrderI"))
+    assert.same({ "restrictedResources" }, complete('sp:call("tokens.createRestrictedDataToken", { body = { rest'))
+    -- not at a key's place, or in a non-body table: no property names
+    assert.same({}, complete(op .. "body = { sellerFulfillmentOrderId = sellerF"))
+    assert.same({}, complete("sp.fba_inventory.getInventorySummaries{ marketplaceIds = { gran"))
+  end)
+
   it("completes api.op names in sp:call(\" and after :describe, commands after :", function()
     assert.same({ "vendor_df_orders.getOrder", "vendor_df_orders.getOrders" }, complete('sp:call("vendor_df_orders.getO'))
     assert.same({ "tokens.createRestrictedDataToken" }, complete(":describe tokens.c"))
