@@ -64,9 +64,21 @@ local function is_response(v)
   return type(v) == "table" and rawget(v, "status") ~= nil and rawget(v, "operation") ~= nil
 end
 
+-- the secrets of the environment, masked wherever they would be printed
+local SECRET_VARS = { "LWA_CLIENT_SECRET", "LWA_REFRESH_TOKEN", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN" }
+local function env_secrets()
+  local set = {}
+  for _, name in ipairs(SECRET_VARS) do
+    local v = os.getenv(name)
+    if v and v ~= "" then set[v] = true end
+  end
+  return set
+end
+
 function R:show(v)
   if errors.is(v) then return pretty.error(v) end
-  return pretty.show(v, { max_items = self.max_items })
+  self.secrets = self.secrets or env_secrets()
+  return pretty.show(v, { max_items = self.max_items, secrets = self.secrets })
 end
 
 -- the values an evaluation returned (r: packed, r[1] = true)

@@ -156,11 +156,13 @@ describe("the spapi REPL", function()
     term.key("Enter")
     local s = term.wait("restrictedDataToken = ")
     assert.matches('restrictedDataToken = "Atz[%a.]*|%[redacted%]"', s)
-    for _, expr in ipairs({ "sp", "sp.cfg", "sp.auth", "sp.store" }) do
+    for _, expr in ipairs({ "sp", "sp.cfg", "sp.auth", "sp.store", "spapi.config.resolve()",
+      'os.getenv("LWA_CLIENT_SECRET")', '{ os.getenv("LWA_REFRESH_TOKEN") }' }) do
       term.type(expr)
       term.key("Enter")
     end
     term.wait("buckets = {")
+    term.wait('{ "Atzr|[redacted]" }') -- the last one
     S.no_secret(term.screen())
   end)
 

@@ -66,11 +66,18 @@ local function quote(s)
   return (fmt("%q", s):gsub("\\\n", "\\n"))
 end
 
-local function scalar(v, key)
+-- strings that are secrets whatever their key: LWA tokens (Atza|, Atzr|, RDTs)
+-- and client secrets (amzn1.oa2-cs.), plus the values in opts.secrets
+local function secret(v, key, secrets)
+  if key ~= nil and redact.SECRET_FIELDS[key] then return true end
+  if v:match("^Atz[a-z.]*|") or v:match("^amzn1%.oa2%-cs%.") then return true end
+  return secrets ~= nil and secrets[v] == true
+end
+
+local function scalar(v, key, secrets)
   local tv = type(v)
   if tv == "string" then
-    if key ~= nil and redact.SECRET_FIELDS[key] then return quote(redact.mask(v)) end
-    if v:match("^Atz[a-z.]*|") then return quote(redact.mask(v)) end
+    if secret(v, key, secrets) then return quote(redact.mask(v)) end
     return quote(v)
   end
   if tv == "number" then
@@ -112,7 +119,7 @@ end
 
 -- the text of v (a table shown on one line when short), or nil when too long
 local function inline(v, width, opts, seen, key)
-  if type(v) ~= "table" then return scalar(v, key) end
+  if type(v) ~= "table" then return scalar(v, key, opts.secrets) end
   local mt = getmetatable(v)
   if mt and rawget(mt, "__tostring") then return tostring(v) end
   if seen[v] then return "<cycle>" end
@@ -169,10 +176,12 @@ local function block(v, indent, opts, seen, out, prefix, key, last)
 end
 
 --- Lua value → readable text: indented, lists longer than opts.max_items (10)
---- cut with a count, secrets masked, objects shown by their __tostring.
+--- cut with a count, secrets masked (tokens, client secrets, the values of the
+--- set opts.secrets), objects shown by their __tostring.
 function _M.show(v, opts)
   opts = opts or {}
-  local o = { max_items = opts.max_items or 10, width = opts.width or 100, step = opts.step or "  " }
+  local o = { max_items = opts.max_items or 10, width = opts.width or 100, step = opts.step or "  ",
+    secrets = opts.secrets }
   local out = {}
   block(v, "", o, {}, out, "", nil, true)
   return concat(out, "\n")
