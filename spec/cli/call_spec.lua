@@ -142,6 +142,22 @@ describe("spapi call", function()
     S.no_secret(out .. err)
   end)
 
+  it("takes credentials and endpoints from --profile over the environment's", function()
+    local dir = H.tmpdir("cli-profile")
+    local f = assert(io.open(dir .. "/profiles", "wb"))
+    f:write("[other]\nclient_id = ", S.PROFILE_CLIENT_ID, "\nclient_secret = ", S.CLIENT_SECRET,
+      "\nrefresh_token = ", S.REFRESH_TOKEN, "\nendpoint = ", sb.endpoint, "\nlwa_endpoint = ", sb.lwa_endpoint, "\n")
+    f:close()
+    local penv = S.env(nil, { LWA_CLIENT_SECRET = "wrong-secret-value", SPAPI_ENDPOINT = "http://127.0.0.1:1",
+      SPAPI_CONFIG_FILE = dir .. "/profiles" })
+    local rc, out, err = S.spapi(penv, "call fulfillment_outbound.getFeatures marketplaceId=" .. MP .. " --profile other")
+    assert.equal(0, rc, err)
+    assert.is_table(assert(json.decode(out)).payload.features)
+    rc, out, err = S.spapi(penv, "call fulfillment_outbound.getFeatures marketplaceId=" .. MP .. " --profile nope --json")
+    assert.equal(4, rc, err)
+    assert.equal("ProfileNotFound", assert(json.decode(err)).code)
+  end)
+
   it("prints an error as one JSON object with --json", function()
     local rc, out, err = S.spapi(env, "call fulfillment_outbound.getFulfillmentOrder sellerFulfillmentOrderId=nope --json")
     assert.equal(1, rc)

@@ -8,6 +8,7 @@ local S = {}
 S.CLIENT_ID = "amzn1.application-oa2-client.clispec"
 S.CLIENT_SECRET = "cli-spec-secret-5f1e2d"
 S.REFRESH_TOKEN = "Atzr|cli-spec-refresh-9a8b7c"
+S.PROFILE_CLIENT_ID = "amzn1.application-oa2-client.fromprofile" -- a second application, in a profile file
 
 local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 S.q = q
@@ -27,7 +28,8 @@ function S.sandbox()
   local h, err
   for _ = 1, 3 do
     h, err = require("spapi.sandbox").start{ port = H.free_port(), dir = dir, access_log = true, seed = 7,
-      credentials = { { client_id = S.CLIENT_ID, client_secret = S.CLIENT_SECRET, refresh_tokens = { S.REFRESH_TOKEN } } } }
+      credentials = { { client_id = S.CLIENT_ID, client_secret = S.CLIENT_SECRET, refresh_tokens = { S.REFRESH_TOKEN } },
+        { client_id = S.PROFILE_CLIENT_ID, client_secret = S.CLIENT_SECRET, refresh_tokens = { S.REFRESH_TOKEN } } } }
     if h or not tostring(err):find("in use", 1, true) then break end
   end
   assert(h, err)

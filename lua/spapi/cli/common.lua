@@ -53,7 +53,8 @@ local VALUE_FLAGS = { ["--profile"] = "profile", ["--endpoint"] = "endpoint", ["
 
 _M.CLIENT_FLAGS_HELP = [[
 client options:
-  --profile NAME        a section of the profile file ($SPAPI_CONFIG_FILE, ~/.config/spapi/profiles)
+  --profile NAME        a section of the profile file ($SPAPI_CONFIG_FILE, ~/.config/spapi/profiles);
+                        its values win over the environment's LWA_* and SPAPI_* variables
   --endpoint URL        the SP-API endpoint (e.g. the local sandbox's http://127.0.0.1:8787)
   --lwa-endpoint URL    the LWA token endpoint (the local sandbox's is <endpoint>/auth/o2/token)
   --region na|eu|fe     the region (default na, or SPAPI_REGION)
@@ -83,6 +84,9 @@ function _M.client(opts)
   local spapi = require "spapi"
   local cfg = {}
   for k, v in pairs(opts or {}) do cfg[k] = v end
+  -- a profile asked for by name is what the user wants, not the environment's
+  -- credentials (the profile file itself is still found through the environment)
+  if cfg.profile then cfg.env = false end
   local ok, sp, msg = pcall(spapi.client, cfg)
   if not ok then return nil, _M.usage_error(_M.raised_message(sp)) end
   if sp then return sp end
