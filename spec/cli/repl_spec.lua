@@ -220,4 +220,12 @@ describe("the spapi REPL", function()
     end
     assert.equal(5, n)
   end)
+
+  it("indents spapi call's JSON on a terminal", function()
+    local t = terminal(dir .. "/indent", "cd " .. S.q(H.root) .. " && " .. env
+      .. " bin/spapi call fulfillment_outbound.getFeatures marketplaceId=ATVPDKIKX0DER; echo rc=$?; sleep 60")
+    finally(function() t.close() end)
+    local s = t.wait("rc=0")
+    assert.matches('^{\n  "payload": {\n    "features": %[\n      {\n', s)
+  end)
 end)
