@@ -43,9 +43,10 @@ build-jit:
 
 # Regenerate the operation tables and the schemas from Amazon's models (committed; never hand-edit).
 operations:
-	$(LUA) tools/gen_operations.lua $(MODELS) lua/spapi/operations
 	@mkdir -p lua/spapi/schemas
+	$(LUA) tools/gen_operations.lua $(MODELS) lua/spapi/operations
 	$(LUA) tools/gen_schemas.lua $(MODELS) lua/spapi/schemas
+	$(LUA) tools/gen_feed_schema.lua $(MODELS)/schemas/listings-feed-schema-v2.json lua/spapi/schemas/listings_feed.lua
 
 rockspec:
 	$(LUA) tools/gen_rockspec.lua > spapi-scm-1.rockspec
