@@ -53,6 +53,29 @@ local function load_schemas(api)
   return nil
 end
 
+-- realistic values for fields the models have in many places
+local KNOWN = {
+  countryCode = "US", currencyCode = "USD", marketplaceId = "ATVPDKIKX0DER", stateOrRegion = "WA",
+  city = "Seattle", postalCode = "98101", phone = "206-555-0100", phoneNumber = "206-555-0100",
+  email = "buyer@example.com", emailAddress = "buyer@example.com", languageCode = "en_US", locale = "en_US",
+  value = "10.00", amount = "10.00",
+}
+-- values tried in turn until one meets the schema's rules (lengths, patterns)
+local CANDIDATES = { "ABC123", "X", "XX", "1", "UN1234", "buyer@example.com",
+  "arn:aws:sqs:us-east-1:123456789012:queue-name" }
+
+local function string_example(s, defs, name)
+  local check = require("spapi.validate").check
+  local list = {}
+  if name and KNOWN[name] then list[1] = KNOWN[name] end
+  list[#list + 1] = "<" .. tostring(name or "string") .. ">"
+  for _, c in ipairs(CANDIDATES) do list[#list + 1] = c end
+  for _, v in ipairs(list) do
+    if check(defs, s, v, tostring(name)) then return v end
+  end
+  return list[1]
+end
+
 -- an example value for schema s (refs resolved in defs); depth and the refs on
 -- the way guard against cycles
 local function example(s, defs, seen, depth, name)
@@ -94,14 +117,16 @@ local function example(s, defs, seen, depth, name)
   end
   if t == "array" then
     local v = example(s.items, defs, seen, depth + 1, name)
-    return setmetatable({ v }, { __jsonarray = true })
+    local list = setmetatable({}, { __jsonarray = true })
+    for i = 1, math.max(1, s.minItems or 1) do list[i] = v end
+    return list
   end
-  if t == "integer" then return s.minimum or 1 end
+  if t == "integer" then return math.max(s.minimum or 1, 1) end
   if t == "number" then return s.minimum or 1.5 end
   if t == "boolean" then return false end
   if s.format == "date-time" then return "2026-01-02T03:04:05Z" end
   if s.format == "date" then return "2026-01-02" end
-  return "<" .. tostring(name or "string") .. ">"
+  return string_example(s, defs, name)
 end
 
 local function encode(v, indent)
