@@ -426,9 +426,15 @@ function _M.history_path(getenv)
   return state .. "/spapi/history"
 end
 
+-- the history file's directory, and the file itself readable by its owner only
+-- (a line typed may hold a credential)
 local function mkdir_for(path)
+  local q = function(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
   local dir = path:match("^(.*)/[^/]*$")
-  if dir then os.execute("mkdir -p '" .. dir:gsub("'", "'\\''") .. "' 2>/dev/null") end
+  if dir then
+    os.execute("umask 077; mkdir -p " .. q(dir) .. " && touch " .. q(path) .. " && chmod 600 " .. q(path)
+      .. " 2>/dev/null")
+  end
 end
 
 -- a line reader → read(prompt) → line | nil at the end; close()
