@@ -231,4 +231,20 @@ describe("the spapi REPL", function()
     local s = t.wait("rc=0")
     assert.matches('^{\n  "payload": {\n    "features": %[\n      {\n', s)
   end)
+
+  it("says on a terminal why a call waits (a 429), and nothing when stderr is piped", function()
+    assert(sb.control("/_sandbox/faults", { operation = "fulfillment_outbound.getFeatures", kind = "status",
+      status = 429, retry_after = 1, count = 1 }))
+    local t = terminal(dir .. "/wait", "cd " .. S.q(H.root) .. " && " .. env
+      .. " bin/spapi call fulfillment_outbound.getFeatures marketplaceId=ATVPDKIKX0DER --compact; echo rc=$?; sleep 60")
+    finally(function() t.close() end)
+    local s = t.wait("rc=0")
+    assert.matches("spapi: fulfillment_outbound.getFeatures: 429 (throttled): waiting to retry\n{\"payload\"", s, 1, true)
+    assert(sb.control("/_sandbox/faults", { operation = "fulfillment_outbound.getFeatures", kind = "status",
+      status = 429, retry_after = 1, count = 1 }))
+    local rc, out, err = S.spapi(env, "call fulfillment_outbound.getFeatures marketplaceId=ATVPDKIKX0DER")
+    assert.equal(0, rc, err)
+    assert.equal("", err)
+    assert.is_table(require("spapi.json").decode(out).payload)
+  end)
 end)

@@ -87,6 +87,7 @@ function _M.client(opts)
   -- a profile asked for by name is what the user wants, not the environment's
   -- credentials (the profile file itself is still found through the environment)
   if cfg.profile then cfg.env = false end
+  if cfg.debug == nil and _M.isatty(2) then cfg.debug = _M.wait_notice end
   local ok, sp, msg = pcall(spapi.client, cfg)
   if not ok then return nil, _M.usage_error(_M.raised_message(sp)) end
   if sp then return sp end
@@ -94,6 +95,22 @@ function _M.client(opts)
   if msg:find("unknown region", 1, true) then return nil, _M.usage_error(msg) end
   return nil, errors.new{ kind = "config", message = msg,
     code = msg:find("profile '", 1, true) and "ProfileNotFound" or "MissingCredentials" }
+end
+
+--- The client's debug hook on a terminal: a line on stderr when an answer
+--- means a wait (429: throttled, 5xx, a lost connection), so a long silence
+--- has a reason on the screen. (Secrets never reach the hook: spapi.redact.)
+function _M.wait_notice(ev)
+  local what
+  if ev.phase == "response" and (ev.status == 429 or ev.status >= 500) then
+    what = ev.status == 429 and "429 (throttled): waiting to retry" or (tostring(ev.status) .. " from the server")
+  elseif ev.phase == "error" then
+    what = tostring(ev.kind or "network") .. " failure: " .. tostring(ev.message)
+  end
+  if what then
+    io.stderr:write("\r\27[K", "spapi: ", tostring(ev.operation or "request"), ": ", what, "\n")
+    io.stderr:flush()
+  end
 end
 
 ---------------------------------------------------------------------------
