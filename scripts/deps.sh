@@ -7,7 +7,7 @@ PKGS=(
   build-essential pkg-config
   lua5.4 liblua5.4-dev
   luajit2 libluajit2-5.1-dev
-  lua-cjson lua-busted
+  lua-cjson lua-busted lua-readline tmux
   libcurl4-openssl-dev libssl-dev zlib1g-dev
   nginx libnginx-mod-http-lua lua-resty-core
   curl valgrind wrk luarocks nodejs npm
