@@ -295,10 +295,12 @@ local function build_param(doc, p)
   out.type = p.type
   out.format = p.format
   -- Orders v0 types its dates as plain strings and says "ISO 8601" in the
-  -- description: a date-time all the same (Unix seconds are converted)
+  -- description: Unix seconds are converted all the same, but a string is sent
+  -- as typed (the model does not constrain it: Amazon's sandbox cases put
+  -- TEST_CASE_200 there)
   if p.type == "string" and p.format == nil and type(p.description) == "string"
       and p.description:find("ISO[ %-]?8601") then
-    out.format = "date-time"
+    out.format, out.format_in_words = "date-time", true
   end
   out.enum = copy_array(p.enum)
   out.minimum, out.maximum = p.minimum, p.maximum
@@ -453,7 +455,7 @@ for i, k in ipairs({
   "api", "version", "title", "model",
   "summary", "method", "path", "rate", "burst", "restricted", "data_elements", "grantless", "scope",
   "sandbox_only", "deprecated", "consumes", "produces", "idempotent",
-  "name", "in", "required", "type", "format", "schema", "body_required", "body_dates", "enum", "items",
+  "name", "in", "required", "type", "format", "format_in_words", "schema", "body_required", "body_dates", "enum", "items",
   "collection_format", "min_items", "max_items", "minimum", "maximum", "min_length", "max_length",
   "pattern", "default",
   "params", "paging", "token", "param", "exclusive", "success", "response_type", "response_schema", "body_schema",

@@ -322,7 +322,7 @@ local rules = setmetatable({}, { __mode = "k" })
 function _M.rule(p)
   local r = rules[p]
   if r then return r end
-  r = { type = p.type, format = p.format, enum = p.enum, pattern = p.pattern, minimum = p.minimum,
+  r = { type = p.type, format = p.format, format_in_words = p.format_in_words, enum = p.enum, pattern = p.pattern, minimum = p.minimum,
         maximum = p.maximum, minLength = p.min_length, maxLength = p.max_length,
         minItems = p.min_items, maxItems = p.max_items }
   if p.type == "array" then r.items = _M.rule(p.items or { type = "string" }) end
@@ -355,7 +355,7 @@ function _M.param(ctx, s, label, v)
       v = iso8601(v)
     elseif tv ~= "string" then
       fail(ctx, "%s must be a date-time string or Unix seconds (got %s)", label, tv)
-    elseif not sfind(v, ISO) then
+    elseif not sfind(v, ISO) and not s.format_in_words then -- (see gen_operations' build_param)
       fail(ctx, "%s must be an ISO 8601 date-time such as 2024-01-02T03:04:05Z, or Unix seconds (got %s)",
         label, quote(v))
     end

@@ -252,7 +252,9 @@ describe("generated operation tables", function()
     local GEN_SCHEMAS = assert(loadfile(ROOT .. "/tools/gen_schemas.lua"))()
     local dir = H.tmpdir("schemas")
     local written = GEN_SCHEMAS.generate(MODELS, dir)
-    assert.equal(16, #written)
+    local apis = 0
+    for _ in pairs(require("spapi.operations").apis) do apis = apis + 1 end
+    assert.equal(apis, #written)
     for _, name in ipairs(written) do
       local committed = read(ROOT .. "/lua/spapi/schemas/" .. name)
       local fresh = read(dir .. "/" .. name)

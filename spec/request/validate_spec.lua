@@ -280,6 +280,21 @@ describe("the models' own example requests", function()
   end)
 end)
 
+describe("dates the model states only in words (Orders v0)", function()
+  it("take Unix seconds as ISO 8601 and send a string as typed", function()
+    local base = { MarketplaceIds = { "ATVPDKIKX0DER" } }
+    base.CreatedAfter = 0
+    assert.equal("CreatedAfter=1970-01-01T00%3A00%3A00Z&MarketplaceIds=ATVPDKIKX0DER",
+      build("orders", "getOrders", base).query)
+    -- the model types the parameter as a plain string; Amazon's sandbox cases use this one
+    base.CreatedAfter = "TEST_CASE_200"
+    assert.equal("CreatedAfter=TEST_CASE_200&MarketplaceIds=ATVPDKIKX0DER", build("orders", "getOrders", base).query)
+    base.CreatedAfter = {}
+    assert.equal("spapi: orders.getOrders: parameter 'CreatedAfter' must be a date-time string or Unix seconds (got table)",
+      refusal("orders", "getOrders", base))
+  end)
+end)
+
 describe("header parameters", function()
   local function add(token)
     return { ["x-amzn-idempotency-token"] = token,
