@@ -119,6 +119,29 @@ describe("workflows.vdf", function()
     assert.equal(1, n)
   end)
 
+  it("ships and invoices the quantities the callback accepted", function()
+    local report = run{ acknowledge = function(_, item)
+      if item.orderedQuantity.amount > 1 then return item.orderedQuantity.amount - 1 end
+      return true
+    end }
+    assert.is_true(report.ok)
+    local partial
+    for _, e in ipairs(report.orders) do
+      local inv = assert(sb.control("/_sandbox/state/vdf_invoice/INV-" .. e.po)).invoice
+      local po = assert(sp.vendor_df_orders.getOrder{ purchaseOrderNumber = e.po })
+      local total = 0
+      for i, it in ipairs(po.orderDetails.items) do
+        local want = it.orderedQuantity.amount > 1 and it.orderedQuantity.amount - 1 or it.orderedQuantity.amount
+        if want ~= it.orderedQuantity.amount then partial = e.po end
+        assert.equal(want, inv.items[i].invoicedQuantity.amount)
+        assert.equal(e.po, inv.items[i].purchaseOrderNumber)
+        total = total + math.floor(tonumber(it.netPrice.amount) * 100 + 0.5) * want
+      end
+      assert.equal(string.format("%d.%02d", math.floor(total / 100), total % 100), inv.invoiceTotal.amount)
+    end
+    assert.is_string(partial, "the seeded two-item order has a line of 2")
+  end)
+
   it("crash test: the connection drops on an invoice, the run stops, the re-run finishes, all exactly once", function()
     generate()
     fault{ operation = "vendor_df_payments.submitInvoice", kind = "close", count = 1 }

@@ -418,6 +418,12 @@ function Run:decide(po)
 end
 
 local MOVED = { ACCEPTED = true, SHIPPED = true, CANCELLED = true }
+
+-- a submission of unknown outcome: its answer was lost (intent), or it came without
+-- the transaction id that would tell (sent, no txn)
+local function uncertain(e)
+  return e ~= nil and (e.state == "intent" or (e.state == "sent" and not e.txn))
+end
 local WHAT = { ack = "acknowledgement", confirm = "confirmation" }
 
 -- a lost submission that the order's status shows took effect
@@ -436,9 +442,9 @@ function Run:step_ack()
       self:mark(po, "ack", e.data and e.data.rejected and "rejected" or "done")
     elseif e and e.state == "sent" and e.txn then
       settle[#settle + 1] = { po = po, step = "ack", txn = e.txn }
-    elseif e and e.state == "intent" and MOVED[s] then
+    elseif uncertain(e) and MOVED[s] then
       self:reconciled(po, "ack", s)
-    elseif e and e.state == "intent" then
+    elseif uncertain(e) then
       watch[#watch + 1] = { po = po, step = "ack", since = e.intent_at or 0 }
     elseif s == "NEW" then
       sends[#sends + 1] = po
@@ -540,9 +546,9 @@ function Run:step_confirm()
       self:mark(po, "confirm", "done")
     elseif e and e.state == "sent" and e.txn then
       settle[#settle + 1] = { po = po, step = "confirm", txn = e.txn }
-    elseif e and e.state == "intent" and s == "SHIPPED" then
+    elseif uncertain(e) and s == "SHIPPED" then
       self:reconciled(po, "confirm", s)
-    elseif e and e.state == "intent" then
+    elseif uncertain(e) then
       watch[#watch + 1] = { po = po, step = "confirm", since = e.intent_at or 0 }
     elseif l and l.state == "done" and s == "ACCEPTED" then
       sends[#sends + 1] = po
@@ -625,7 +631,7 @@ function Run:step_invoice()
       settle[#settle + 1] = { po = po, step = "invoice", txn = e.txn }
     elseif c and c.state == "done" and s == "SHIPPED" then
       -- an "intent" (answer lost) is sent again with the same number: see duplicate()
-      if e and e.state == "intent" then resent[po] = true end
+      if uncertain(e) then resent[po] = true end
       sends[#sends + 1] = po
     end
   end
