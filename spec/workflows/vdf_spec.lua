@@ -314,6 +314,13 @@ describe("workflows.vdf", function()
     assert.equal(before, stats().requests_total)
     assert(other:unlock())
     assert.is_true(run().ok)
+    -- a journal the caller opened and locked is used, and stays locked
+    local mine = assert(journal.open(dir .. "/vdf.journal", { lock = true }))
+    assert.is_true(run{ journal = mine }.ok)
+    assert.is_true(mine.locked)
+    local _, err2 = journal.open(dir .. "/vdf.journal", { lock = true })
+    assert.equal("JournalLocked", err2.code)
+    assert(mine:unlock())
   end)
 
   it("raises on bad options, naming them", function()

@@ -668,10 +668,11 @@ function _M.run(sp, opts)
   local ok_dir, derr = fs.mkdir(opts.labels or "labels")
   if not ok_dir then return nil, errors.new{ kind = "label", code = "LabelDirectory", message = derr } end
   local j, err = opts.journal, nil
+  local mine = not (type(j) == "table" and j.locked) -- a lock the caller holds stays theirs
   if type(j) == "string" then
     j, err = journal_mod.open(j, { lock = true })
     if not j then return nil, err end
-  elseif not j.locked then
+  elseif mine then
     local ok, lerr = j:lock()
     if not ok then return nil, lerr end
   end
@@ -687,7 +688,7 @@ function _M.run(sp, opts)
     end
     return true
   end)
-  j:unlock()
+  if mine then j:unlock() end
   if not ok then error(res, 0) end
   if not res then return nil, ferr end
   local good = not run.report.stopped
