@@ -41,9 +41,12 @@ build-jit:
 	  $(MAKE) --no-print-directory build LUA_VERSION=5.1 LUA_INCDIR=$(LUAJIT_INCDIR); \
 	else echo "LuaJIT headers not found in $(LUAJIT_INCDIR): skipping the 5.1 build"; fi
 
-# Regenerate the operation tables from Amazon's models (committed; never hand-edit).
+# Regenerate the operation tables and the schemas from Amazon's models (committed; never hand-edit).
 operations:
+	@mkdir -p lua/spapi/schemas
 	$(LUA) tools/gen_operations.lua $(MODELS) lua/spapi/operations
+	$(LUA) tools/gen_schemas.lua $(MODELS) lua/spapi/schemas
+	$(LUA) tools/gen_feed_schema.lua $(MODELS)/schemas/listings-feed-schema-v2.json lua/spapi/schemas/listings_feed.lua
 
 rockspec:
 	$(LUA) tools/gen_rockspec.lua > spapi-scm-1.rockspec

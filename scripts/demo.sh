@@ -13,10 +13,13 @@ echo "$out" | grep -E '^(endpoint|lwa_endpoint)='
 eval "$(echo "$out" | grep -E '^export ')"
 # any well-formed credentials work against the sandbox
 export LWA_CLIENT_ID=amzn1.application-oa2-client.demo LWA_CLIENT_SECRET=demo-secret LWA_REFRESH_TOKEN='Atzr|demo'
+export SPAPI_DEMO_GENERATE=1
 # a fresh sandbox knows none of an earlier demo's orders: start the VDF journal afresh too
 export VDF_JOURNAL="$DIR/vdf.journal" VDF_LABELS="$DIR/labels"
 rm -rf "$VDF_JOURNAL" "$VDF_LABELS"
-[ $# -gt 0 ] || set -- examples/vdf_daily.lua examples/mcf_order.lua
+[ $# -gt 0 ] || set -- examples/vdf_daily.lua examples/mcf_order.lua \
+  examples/mcf_ship_order.lua \
+  examples/mli_sync_inventory.lua
 for ex in "$@"; do
   echo "== $ex"
   lua5.4 "$ex"

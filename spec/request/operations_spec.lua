@@ -227,6 +227,18 @@ describe("generated operation tables", function()
     end
   end)
 
+  it("regenerate the schemas byte for byte from the models", function()
+    local GEN_SCHEMAS = assert(loadfile(ROOT .. "/tools/gen_schemas.lua"))()
+    local dir = H.tmpdir("schemas")
+    local written = GEN_SCHEMAS.generate(MODELS, dir)
+    assert.equal(16, #written)
+    for _, name in ipairs(written) do
+      local committed = read(ROOT .. "/lua/spapi/schemas/" .. name)
+      local fresh = read(dir .. "/" .. name)
+      assert(committed == fresh, "schemas/" .. name .. " differs from a fresh regeneration (run `make operations`)")
+    end
+  end)
+
   it("fails clearly when a model is missing", function()
     local dir = H.tmpdir("nomodels")
     local ok, err = pcall(GEN.generate, dir, dir)
