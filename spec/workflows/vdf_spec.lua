@@ -175,9 +175,9 @@ describe("workflows.vdf", function()
   end)
 
   it("crash test: the process is killed while an invoice is on its way; the re-run finishes it once", function()
-    -- the sandbox holds the first invoice 3 s before taking it; the script is killed
+    -- the sandbox holds the first invoice 5 s before taking it; the script is killed
     -- (SIGKILL) as soon as the sandbox has that request, so its answer never arrives
-    fault{ operation = "vendor_df_payments.submitInvoice", kind = "delay", delay_ms = 3000, count = 1 }
+    fault{ operation = "vendor_df_payments.submitInvoice", kind = "delay", delay_ms = 5000, count = 1 }
     local env = string.format("SPAPI_ENDPOINT=%s SPAPI_LWA_ENDPOINT=%s LWA_CLIENT_ID=amzn1.application-oa2-client.vdfwf "
       .. "LWA_CLIENT_SECRET=s LWA_REFRESH_TOKEN='Atzr|vdf-workflow' VDF_JOURNAL=%s/vdf.journal VDF_LABELS=%s/labels "
       .. "LUA_PATH='%s/lua/?.lua;%s/lua/?/init.lua;;' LUA_CPATH='%s/build/5.4/?.so;;'",

@@ -10,12 +10,13 @@
 --   for _, o in ipairs(report.orders) do print(vdf.describe(o)) end
 --
 -- vdf.run(client, opts) → report | nil, err (nil only when the run could not begin:
--- the journal is unreadable or the purchase orders could not be fetched).
+-- the journal is locked by another run, unreadable or corrupt, the label directory
+-- cannot be made, or the purchase orders could not be fetched).
 -- opts:
 --   journal          path of the journal file (spapi.journal), or an opened journal. Required.
 --                    The run holds the journal's lock: a second run on it at the same
 --                    time gets nil, err (JournalLocked) instead of sending anything twice.
---   labels           directory the label files go to (default "labels"; must exist)
+--   labels           directory the label files go to (default "labels"; made if missing)
 --   created_after    start of the window (Unix seconds or ISO-8601; default now - 24 h)
 --   created_before   end of the window (default now)
 --   ship_from        only purchase orders of this warehouse (shipFromPartyId)
@@ -48,7 +49,7 @@
 -- getOrder) and, per step:
 --   done            skipped;
 --   sent            the transaction is asked for its outcome, nothing is re-sent;
---   intent          (the answer was lost) reconciled first: an acknowledgement or a
+--   intent          (the answer was lost; also "sent" without a transaction id) reconciled first: an acknowledgement or a
 --                   confirmation counts as done when the order's status shows it; while the
 --                   order has not moved and reconcile_wait has not passed since the intent,
 --                   the order is watched; after that the submission is sent again. A label
