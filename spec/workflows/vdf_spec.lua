@@ -305,6 +305,34 @@ describe("workflows.vdf", function()
     assert.equal(1, counters(failed.po).invoiced)
   end)
 
+  it("reports a refused step whose order has moved on without it, and sends nothing for it", function()
+    local list = assert(sp.vendor_df_orders.getOrders{ status = "NEW", createdAfter = os.time() - 86400,
+      createdBefore = os.time() + 86400 })
+    local po = list.orders[1]
+    local d, items = po.orderDetails, {}
+    for i, it in ipairs(d.items) do
+      items[i] = { itemSequenceNumber = it.itemSequenceNumber, acknowledgedQuantity = it.orderedQuantity }
+    end
+    -- this journal's acknowledgement was refused; meanwhile someone acknowledged the order
+    local j = assert(journal.open(dir .. "/vdf.journal"))
+    assert(j:intent(po.purchaseOrderNumber, "ack"))
+    assert(j:failed(po.purchaseOrderNumber, "ack", { { code = "InvalidInput", message = "refused earlier" } }))
+    assert(sp.vendor_df_orders.submitAcknowledgement{ body = { orderAcknowledgements = { {
+      purchaseOrderNumber = po.purchaseOrderNumber, vendorOrderNumber = "ELSEWHERE",
+      acknowledgementDate = os.time(), acknowledgementStatus = { code = "00" },
+      sellingParty = d.sellingParty, shipFromParty = d.shipFromParty, itemAcknowledgements = items } } } })
+    assert(sb.control("/_sandbox/clock", { advance = 120 }))
+    local report = run()
+    assert.is_false(report.ok)
+    local e = by_po(report)[po.purchaseOrderNumber]
+    assert.equal("failed", e.ack)
+    assert.is_nil(e.label)
+    assert.equal("refused earlier", e.errors[1].message)
+    assert.matches("ack: not sent: the order is ACCEPTED", table.concat(e.notes, "\n"))
+    assert.equal(1, counters(po.purchaseOrderNumber).acknowledgements)
+    assert.equal(0, counters(po.purchaseOrderNumber).label_requests)
+  end)
+
   it("refuses to run beside another run on the same journal, sending nothing", function()
     local other = assert(journal.open(dir .. "/vdf.journal", { lock = true }))
     local before = stats().requests_total

@@ -427,6 +427,15 @@ local function uncertain(e)
 end
 local WHAT = { ack = "acknowledgement", confirm = "confirmation" }
 
+-- A step that cannot go on: refused before and the order has since moved on
+-- without it (or is in no state for it). Reported with Amazon's earlier errors;
+-- nothing is sent.
+function Run:stuck(po, step, e, status)
+  self:mark(po, step, "failed")
+  if e and e.errors then self:amazon_errors(po, step, e.errors) end
+  self:note(po, fmt("%s: not sent: the order is %s", step, tostring(status)))
+end
+
 -- a lost submission that the order's status shows took effect
 function Run:reconciled(po, step, status)
   self:jwrite(self.j:done(po, step, nil, "reconciled: the order is " .. status))
@@ -451,6 +460,8 @@ function Run:step_ack()
       sends[#sends + 1] = po
     elseif not e and MOVED[s] then
       self:note(po, "ack: acknowledged outside this journal (order " .. tostring(s) .. ")")
+    else
+      self:stuck(po, "ack", e, s)
     end
   end
   for _, po in ipairs(self:watch("lost acknowledgements", watch, "NEW")) do sends[#sends + 1] = po end
@@ -553,6 +564,8 @@ function Run:step_confirm()
       watch[#watch + 1] = { po = po, step = "confirm", since = e.intent_at or 0 }
     elseif l and l.state == "done" and s == "ACCEPTED" then
       sends[#sends + 1] = po
+    elseif l and l.state == "done" then
+      self:stuck(po, "confirm", e, s)
     end
   end
   for _, po in ipairs(self:watch("lost confirmations", watch, "ACCEPTED")) do sends[#sends + 1] = po end
@@ -634,6 +647,8 @@ function Run:step_invoice()
       -- an "intent" (answer lost) is sent again with the same number: see duplicate()
       if uncertain(e) then resent[po] = true end
       sends[#sends + 1] = po
+    elseif c and c.state == "done" then
+      self:stuck(po, "invoice", e, s)
     end
   end
   local items = {}
