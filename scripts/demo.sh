@@ -13,13 +13,15 @@ echo "$out" | grep -E '^(endpoint|lwa_endpoint)='
 eval "$(echo "$out" | grep -E '^export ')"
 # any well-formed credentials work against the sandbox
 export LWA_CLIENT_ID=amzn1.application-oa2-client.demo LWA_CLIENT_SECRET=demo-secret LWA_REFRESH_TOKEN='Atzr|demo'
-export SPAPI_DEMO_GENERATE=1
-# a fresh sandbox knows none of an earlier demo's orders: start the VDF journal afresh too
+# a fresh sandbox knows none of an earlier demo's orders: start the journals afresh too
 export VDF_JOURNAL="$DIR/vdf.journal" VDF_LABELS="$DIR/labels"
 rm -rf "$VDF_JOURNAL" "$VDF_LABELS"
+export MFN_JOURNAL="$DIR/mfn.journal" MFN_LABELS="$DIR/mfn-labels"; rm -rf "$MFN_JOURNAL" "$MFN_LABELS"
+export SPAPI_DEMO_GENERATE=1
 [ $# -gt 0 ] || set -- examples/vdf_daily.lua examples/mcf_order.lua \
   examples/mcf_ship_order.lua \
-  examples/mli_sync_inventory.lua
+  examples/mli_sync_inventory.lua \
+  examples/mfn_ship_orders.lua
 for ex in "$@"; do
   echo "== $ex"
   lua5.4 "$ex"

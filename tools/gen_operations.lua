@@ -32,6 +32,8 @@ M.APIS = {
   listings_items            = { file = "listingsItems_2021-08-01.json", pattern = "^listingsItems_" .. D .. "%.json$" },
   merchant_fulfillment      = { file = "merchantFulfillmentV0.json", pattern = "^merchantFulfillmentV0%.json$" },
   notifications             = { file = "notifications.json", pattern = "^notifications%.json$" },
+  orders                    = { file = "ordersV0.json", pattern = "^ordersV0%.json$" },
+  orders_2026               = { file = "orders_2026-01-01.json", pattern = "^orders_2026%-%d%d%-%d%d%.json$" },
   reports                   = { file = "reports_2021-06-30.json", pattern = "^reports_" .. D .. "%.json$" },
   supply_sources            = { file = "supplySources_2020-07-01.json", pattern = "^supplySources_" .. D .. "%.json$" },
   tokens                    = { file = "tokens_2021-03-01.json", pattern = "^tokens_" .. D .. "%.json$" },
@@ -64,13 +66,25 @@ M.RESTRICTED = {
                            getPackingSlips = true, getPackingSlip = true },
   merchant_fulfillment = { getShipment = true, cancelShipment = true, createShipment = true },
   reports              = { getReportDocument = "conditional" },
+  orders               = { getOrders = true, getOrder = true, getOrderBuyerInfo = true, getOrderAddress = true,
+                           getOrderItems = true, getOrderItemsBuyerInfo = true, getOrderRegulatedInfo = true },
+  -- 2026-01-01 has no PII operations of its own: buyer and recipient data come
+  -- with includedData=BUYER / RECIPIENT, which is what needs the token; without
+  -- them a plain LWA token is enough (pass { rdt = true } to a call to ask for one)
+  orders_2026          = { searchOrders = "conditional", getOrder = "conditional" },
 }
 
 -- dataElements to ask for in the RDT request, per restricted operation. The
--- Tokens model only defines them for the Orders API (out of scope); none of
--- the restricted operations above takes them, so this stays empty until a
--- model or DESIGN.md says otherwise.
-M.DATA_ELEMENTS = {}
+-- Tokens model defines them for Orders v0's getOrder, getOrders and
+-- getOrderItems only ("required only when getting an RDT for use with" them):
+-- buyerInfo (buyer and tax data; on items gift wrap and customisation) and
+-- shippingAddress. buyerTaxInformation (tax invoicing in a few marketplaces) is
+-- left out: asking for a data element the app has no role for fails the whole
+-- token. The other restricted Orders operations return PII by themselves.
+M.DATA_ELEMENTS = {
+  orders = { getOrders = { "buyerInfo", "shippingAddress" }, getOrder = { "buyerInfo", "shippingAddress" },
+             getOrderItems = { "buyerInfo" } },
+}
 
 -- Grantless operations are detected from their description ("... is
 -- grantless"); the LWA scope to request for them is per API:
@@ -280,6 +294,12 @@ local function build_param(doc, p)
   end
   out.type = p.type
   out.format = p.format
+  -- Orders v0 types its dates as plain strings and says "ISO 8601" in the
+  -- description: a date-time all the same (Unix seconds are converted)
+  if p.type == "string" and p.format == nil and type(p.description) == "string"
+      and p.description:find("ISO[ %-]?8601") then
+    out.format = "date-time"
+  end
   out.enum = copy_array(p.enum)
   out.minimum, out.maximum = p.minimum, p.maximum
   out.max_length, out.min_length = p.maxLength, p.minLength

@@ -35,7 +35,7 @@ describe("bin/spapi", function()
     rc, out = run(string.format("cd %q && bin/spapi ops merchant_fulfillment", H.root))
     assert.equal(0, rc, out)
     assert.matches("createShipment%s+POST%s+/mfn/v0/shipments", out)
-    assert.matches("restricted", out)
+    assert.matches("RDT", out)
   end)
 
   it("calls an operation and prints the body as JSON", function()

@@ -231,6 +231,7 @@ describe("validate.check (decoded JSON, such as a response body)", function()
 end)
 
 describe("the models' own example requests", function()
+  local it = H.it_with_models(it) -- the examples are in Amazon's raw models only
   -- x-amzn-api-sandbox examples: the 2xx ones are requests Amazon accepts; a
   -- few 400 ones are requests Amazon refuses for a value the model rules out
   local function each_example(fn)

@@ -191,7 +191,8 @@ describe("sandbox: Merchant Fulfillment", function()
       ShippingServiceId = "UPS_PTP_GND", ShipFromAddress = ship_from(), OrderId = "999-0000000-0000000" } }))
   end)
 
-  it("answers the model's x-amzn-api-sandbox examples as documented", function()
+  -- Amazon's examples live only in the raw model (the generated schemas leave them out)
+  H.it_with_models(it)("answers the model's x-amzn-api-sandbox examples as documented", function()
     local json = require "cjson.safe"
     local f = assert(io.open(H.models .. "/merchantFulfillmentV0.json", "rb"))
     local model = assert(json.decode(f:read("*a")))
@@ -297,6 +298,20 @@ describe("sandbox: Merchant Fulfillment", function()
 
     it("RegionNotSupported", function()
       assert_error(404, "RegionNotSupported", eligible(details("701-2345678-9012345", { { "70000000000001", 1 } })))
+    end)
+
+    it("orders come from the Orders program: FBA orders are unknown, cancelled and pending ones take no label", function()
+      local msg = assert_error(404, "ResourceNotFound", eligible(details("112-0000001-0000001", { { "30000000000001", 1 } })))
+      assert.matches("fulfilled by Amazon", msg, 1, true)
+      msg = assert_error(404, "InvalidState", create(details("112-0000003-0000003", { { "30000000000003", 1 } }), "UPS_PTP_GND"))
+      assert.matches("Canceled", msg, 1, true)
+      assert_error(404, "InvalidState", eligible(details("112-0000002-0000002", { { "30000000000002", 1 } })))
+      -- the labels counter: one per label bought, cancelled ones included
+      local order = new_order({ { "9991", 2 } })
+      assert.is_nil(assert(sandbox.control("/_sandbox/programs/merchant_fulfillment/labels", {})).orders[order])
+      assert.equal(200, (create(details(order, { { "9991", 1 } }), "UPS_PTP_GND")))
+      assert.equal(200, (create(details(order, { { "9991", 1 } }), "UPS_PTP_GND")))
+      assert.equal(2, assert(sandbox.control("/_sandbox/programs/merchant_fulfillment/labels", {})).orders[order])
     end)
 
     it("ItemsNotInOrder", function()

@@ -21,6 +21,8 @@ return {
     listings_items = "spapi.operations.listings_items",
     merchant_fulfillment = "spapi.operations.merchant_fulfillment",
     notifications = "spapi.operations.notifications",
+    orders = "spapi.operations.orders",
+    orders_2026 = "spapi.operations.orders_2026",
     reports = "spapi.operations.reports",
     supply_sources = "spapi.operations.supply_sources",
     tokens = "spapi.operations.tokens",

@@ -486,6 +486,10 @@ local function order_fulfillment_report(sb, f, text)
         items = sb.json.array(items), shipFromAddress = sfa and element_map(sfa) or nil,
         confirmedAt = sb.iso(f.createdAt + f.queueSeconds + f.processingSeconds),
       })
+      -- the order (Orders program) moves to Shipped; unknown orders are only recorded here
+      require("spapi.sandbox.programs.orders").mark_shipped(sb, { amazonOrderId = ids.AmazonOrderID,
+        merchantOrderId = ids.MerchantOrderID, carrierCode = data.CarrierCode, shippingMethod = data.ShippingMethod,
+        shipperTrackingNumber = data.ShipperTrackingNumber, fulfillmentDate = sb.iso(fdate), items = items })
     end
   end
   if processed == 0 then

@@ -1,9 +1,12 @@
 -- Merchant Fulfillment v0 (Amazon Buy Shipping): getEligibleShipmentServices,
 -- getAdditionalSellerInputs, createShipment, getShipment, cancelShipment.
 --
--- Seeded data: a few Amazon orders (state kind "mfn_order"), one of them from a
--- marketplace without Merchant Fulfillment (RegionNotSupported), and a seller
--- shipping account with a balance (control action "account" sets it).
+-- Orders are the Orders program's (spapi.sandbox.programs.orders, state kind
+-- "order"; one seeded order is from a marketplace without Merchant Fulfillment:
+-- RegionNotSupported). A purchased label is a package on its order, so buying
+-- labels for all items moves the order to Shipped and cancelling one moves it
+-- back. A seller shipping account has a balance (control action "account" sets
+-- it); control action "labels" counts the labels ever bought per order.
 -- Offers (ShippingServiceOfferId) are stored with the order, service, weight
 -- and dimensions they were quoted for and expire after OFFER_TTL sandbox
 -- seconds.  A purchased label can be cancelled within CANCEL_WINDOW; the
@@ -32,6 +35,7 @@ local floor, ceil, max = math.floor, math.ceil, math.max
 local format = string.format
 local ngx = ngx -- luacheck: ignore (nil outside nginx)
 local lib = require("spapi.sandbox.programs.vendor_df_transactions").lib
+local orders = require "spapi.sandbox.programs.orders"
 
 local _M = {}
 
@@ -40,7 +44,7 @@ _M.CANCEL_WINDOW = 86400     -- a label can be cancelled (refunded) within 24 ho
 _M.REFUND_DELAY = 900        -- RefundPending → RefundApplied
 _M.DEFAULT_BALANCE = 1000    -- USD in the seller's shipping account after seed/reset
 
-local ORDER, SHIPMENT, OFFER, ACCOUNT = "mfn_order", "mfn_shipment", "mfn_offer", "mfn_account"
+local SHIPMENT, OFFER, ACCOUNT = "mfn_shipment", "mfn_offer", "mfn_account"
 
 local MARKETPLACES = {
   ATVPDKIKX0DER = { country = "US", currency = "USD", supported = true },
@@ -219,9 +223,16 @@ end
 
 -- order lookup with the order-level errors; returns order or nil, status, body
 local function find_order(sb, req, id)
-  local o = sb.state.get(ORDER, id)
-  if not o or (o.owner ~= nil and o.owner ~= req.selling_partner) then
+  local o = orders.find(sb, id, req)
+  if not o then
     return nil, sb.err(404, "ResourceNotFound", "The specified AmazonOrderId " .. tostring(id) .. " does not exist.")
+  end
+  if o.FulfillmentChannel ~= "MFN" then
+    return nil, sb.err(404, "ResourceNotFound", "Order " .. id .. " is fulfilled by Amazon, not by the seller.")
+  end
+  local status = orders.status(o)
+  if status == "Canceled" or status == "Pending" or status == "PendingAvailability" or status == "Unfulfillable" then
+    return nil, sb.err(404, "InvalidState", "Order " .. id .. " is " .. status .. "; no label can be bought for it.")
   end
   local mp = MARKETPLACES[o.MarketplaceId]
   if not mp or not mp.supported then
@@ -415,7 +426,13 @@ local function purchase(sb, order, p, svc, fmt, s_body, label_option, id, tracki
   sb.state.put(SHIPMENT, id, sh)
   order.shipments = order.shipments or {}
   order.shipments[#order.shipments + 1] = id
-  sb.state.put(ORDER, order.AmazonOrderId, order)
+  local pkg_items = {}
+  for i, it in ipairs(items) do pkg_items[i] = { id = it.OrderItemId, qty = it.Quantity } end
+  order.packages = order.packages or {}
+  order.packages[#order.packages + 1] = { carrier = carrier, carrier_name = svc.carrier, method = svc.name,
+    tracking = tracking, ship_date = p.ship_date, items = pkg_items, source = "label", shipment = id }
+  orders.save(sb, order)
+  sb.state.incr("mfn_labels:" .. order.AmazonOrderId, 1)
   return sh
 end
 
@@ -535,6 +552,11 @@ _M.handlers = {
           .. tostring(holder[it.OrderItemId]) .. ".")
       end
     end
+    -- items shipped without a label (confirmShipment, an order fulfillment feed)
+    local list = {}
+    for i, it in ipairs(p.raw.ItemList) do list[i] = { id = it.OrderItemId, qty = it.Quantity } end
+    local ok, why = orders.can_ship(order, list)
+    if not ok then return sb.err(400, "ShipmentAlreadyExists", why) end
     local problem = ship_from_problem(p.raw.ShipFromAddress, MARKETPLACES[order.MarketplaceId].country)
     if problem then return sb.err(400, "InvalidShipFromAddress", "The specified ShipFromAddress is invalid: " .. problem) end
     local svc = SERVICE_BY_ID[b.ShippingServiceId]
@@ -625,35 +647,13 @@ _M.handlers = {
     end
     s.cancelled_at = sb.now()
     sb.state.put(SHIPMENT, id, s)
+    local o = orders.find(sb, s.payload.AmazonOrderId)
+    if o then orders.cancel_package(sb, o, id) end
     local acct, key = account(sb)
     acct.balance = round2(acct.balance + (s.charge or 0))
     sb.state.put(ACCOUNT, key, acct)
     return 200, { payload = view(sb, s) }
   end),
-}
-
-local NY = { Name = "Jane Smith", AddressLine1 = "10 Columbus Cir", AddressLine2 = "Time Warner Center", Email = "",
-             City = "New York", StateOrProvinceCode = "NY", PostalCode = "10019-1158", CountryCode = "US", Phone = "" }
-local SEA = { Name = "Bob Buyer", AddressLine1 = "410 Terry Ave N", Email = "", City = "Seattle",
-              StateOrProvinceCode = "WA", PostalCode = "98109", CountryCode = "US", Phone = "2065550100" }
-
--- Seeded orders (unshipped, Merchant Fulfillment network).
-_M.ORDERS = {
-  { AmazonOrderId = "902-1845936-5435065", MarketplaceId = "ATVPDKIKX0DER", ShipToAddress = NY,
-    items = { { OrderItemId = "52986411826454", ASIN = "B07DFVDRAB", Quantity = 1, Title = "Stainless Steel Kettle" },
-              { OrderItemId = "52986411826455", ASIN = "B08XYZ1234", Quantity = 2, Title = "Bamboo Cutting Board" } } },
-  -- the order of the model's x-amzn-api-sandbox examples (see _M.seed)
-  { AmazonOrderId = "903-5563053-5647845", MarketplaceId = "ATVPDKIKX0DER", ShipToAddress = NY,
-    items = { { OrderItemId = "52986411826454", ASIN = "B07DFYF5AB", Quantity = 1, Title = "Pour-Over Coffee Set" },
-              { OrderItemId = "12958298061782", ASIN = "B07DFVDRAB", Quantity = 2, Title = "Stainless Steel Kettle" } } },
-  { AmazonOrderId = "114-3941689-8772232", MarketplaceId = "ATVPDKIKX0DER", ShipToAddress = SEA,
-    items = { { OrderItemId = "41829372910011", ASIN = "B0C1LIGHT1", Quantity = 3, Title = "LED Desk Lamp" } } },
-  { AmazonOrderId = "111-7700012-3456789", MarketplaceId = "ATVPDKIKX0DER", ShipToAddress = SEA,
-    items = { { OrderItemId = "41829372910099", ASIN = "B0HEAVY001", Quantity = 1, Title = "Cast Iron Dutch Oven" } } },
-  { AmazonOrderId = "701-2345678-9012345", MarketplaceId = "A2Q3Y263D00KWC",
-    ShipToAddress = { Name = "Ana Souza", AddressLine1 = "Av. Paulista 1000", Email = "", City = "Sao Paulo",
-                      StateOrProvinceCode = "SP", PostalCode = "01310-100", CountryCode = "BR", Phone = "" },
-    items = { { OrderItemId = "70000000000001", ASIN = "B0BRAZIL01", Quantity = 1, Title = "Garrafa Termica" } } },
 }
 
 -- The requests and ids of the model's static sandbox examples, so that calls copied
@@ -679,7 +679,7 @@ local function example_details(item)
 end
 
 function _M.seed(sb)
-  for _, o in ipairs(_M.ORDERS) do sb.state.put(ORDER, o.AmazonOrderId, lib.deepcopy(o)) end
+  orders.seed(sb)
   local svc = SERVICE_BY_ID[EXAMPLE.service]
   -- the example offer for the order's unshipped item; it does not expire
   local p = assert(parse_details(sb, example_details("52986411826454")))
@@ -688,7 +688,7 @@ function _M.seed(sb)
   -- two purchased shipments, one unit of the other item each
   for _, x in ipairs(EXAMPLE.shipments) do
     p = assert(parse_details(sb, example_details("12958298061782")))
-    local order = sb.state.get(ORDER, EXAMPLE.order)
+    local order = orders.find(sb, EXAMPLE.order)
     local body = render_service(sb, svc, p, EXAMPLE.offer, { DeliveryExperience = "NoTracking",
       CarrierWillPickUp = false, DeclaredValue = amount(sb, 0) })
     purchase(sb, order, p, svc, "PNG", body, nil, x[1], x[2])
@@ -697,6 +697,7 @@ end
 
 -- POST /_sandbox/programs/merchant_fulfillment/account {balance=}  (no balance: just report it)
 -- POST /_sandbox/programs/merchant_fulfillment/order {AmazonOrderId=, MarketplaceId=, ShipToAddress=, items=}
+-- POST /_sandbox/programs/merchant_fulfillment/labels  → { orders = { [AmazonOrderId] = labels bought } }
 -- POST /_sandbox/programs/merchant_fulfillment/reject_refund {ShipmentId=}  (after cancelShipment)
 function _M.control(sb, action, args)
   args = type(args) == "table" and args or {}
@@ -717,35 +718,33 @@ function _M.control(sb, action, args)
     if not s.refund_rejected then
       s.refund_rejected = true
       sb.state.put(SHIPMENT, args.ShipmentId, s)
+      local o = orders.find(sb, s.payload.AmazonOrderId)
+      if o then orders.cancel_package(sb, o, args.ShipmentId, true) end
       local a, key = account(sb)
       a.balance = round2(a.balance - (s.charge or 0))
       sb.state.put(ACCOUNT, key, a)
     end
     return 200, { ShipmentId = args.ShipmentId, Status = shipment_status(sb, s) }
   elseif action == "order" then
-    if type(args.AmazonOrderId) ~= "string" or not lib.is_array(args.items) then
-      return sb.err(400, "InvalidInput", "order needs AmazonOrderId and items [{OrderItemId, ASIN, Quantity}]")
-    end
-    for i, it in ipairs(args.items) do
-      if type(it) ~= "table" or type(it.OrderItemId) ~= "string" or type(it.Quantity) ~= "number"
-        or it.Quantity < 1 or it.Quantity ~= floor(it.Quantity) then
-        return sb.err(400, "InvalidInput", "items[" .. (i - 1) .. "] needs OrderItemId (string) and Quantity (positive integer)")
-      end
-      it.ASIN = type(it.ASIN) == "string" and it.ASIN or "B000000000"
-    end
+    -- an order for Merchant Fulfillment: the Orders program's, for this caller
     if args.MarketplaceId ~= nil and not MARKETPLACES[args.MarketplaceId] then
       return sb.err(400, "InvalidInput", "MarketplaceId must be ATVPDKIKX0DER (US) or A2Q3Y263D00KWC (BR, no Merchant Fulfillment)")
     end
-    local o = {
-      AmazonOrderId = args.AmazonOrderId, MarketplaceId = args.MarketplaceId or "ATVPDKIKX0DER",
-      ShipToAddress = type(args.ShipToAddress) == "table" and args.ShipToAddress or lib.deepcopy(SEA),
-      items = args.items, owner = args.selling_partner,
-    }
-    sb.state.put(ORDER, o.AmazonOrderId, o)
+    args.owner = args.selling_partner
+    local o, msg = orders.create(sb, args)
+    if not o then return sb.err(400, "InvalidInput", msg) end
     return 200, o
+  elseif action == "labels" then
+    -- labels ever bought per order (cancelled ones included): { orders = { [AmazonOrderId] = n } }
+    local out = {}
+    for _, id in ipairs(sb.state.ids(orders.KIND)) do
+      local n = sb.state.incr("mfn_labels:" .. id, 0)
+      if n > 0 then out[id] = n end
+    end
+    return 200, { orders = out }
   end
   return sb.err(404, "NotFound", "Unknown merchant_fulfillment control action " .. tostring(action)
-    .. " (known: account, order, reject_refund)")
+    .. " (known: account, labels, order, reject_refund)")
 end
 
 return _M
