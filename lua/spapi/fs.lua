@@ -20,19 +20,22 @@
 -- isatty() is asked once per descriptor and remembered.
 local _M = {}
 
-local io, os, type, tostring, tonumber, pcall = io, os, type, tostring, tonumber, pcall
+local io, os, type, tostring, tonumber, pcall, ipairs = io, os, type, tostring, tonumber, pcall, ipairs
 
 local ffi
 do
   local ok, m = pcall(require, "ffi")
-  if ok and type(m) == "table" and pcall(m.cdef, [[
-      int open(const char *pathname, int flags, ...);
-      int fsync(int fd);
-      int close(int fd);
-      int isatty(int fd);
-      int getpid(void);
-    ]]) then
-    ffi = m
+  if ok and type(m) == "table" then
+    -- one declaration at a time: another module may have declared some already,
+    -- which makes that cdef fail but leaves the function usable
+    local usable = true
+    for _, decl in ipairs({ "int open(const char *pathname, int flags, ...);", "int fsync(int fd);",
+        "int close(int fd);", "int isatty(int fd);", "int getpid(void);" }) do
+      pcall(m.cdef, decl)
+      local name = decl:match("int (%w+)%(")
+      if not pcall(function() return m.C[name] end) then usable = false end
+    end
+    if usable then ffi = m end
   end
 end
 

@@ -119,6 +119,29 @@ describe("workflows.vdf", function()
     assert.equal(1, n)
   end)
 
+  it("ships and invoices the quantities the callback accepted", function()
+    local report = run{ acknowledge = function(_, item)
+      if item.orderedQuantity.amount > 1 then return item.orderedQuantity.amount - 1 end
+      return true
+    end }
+    assert.is_true(report.ok)
+    local partial
+    for _, e in ipairs(report.orders) do
+      local inv = assert(sb.control("/_sandbox/state/vdf_invoice/INV-" .. e.po)).invoice
+      local po = assert(sp.vendor_df_orders.getOrder{ purchaseOrderNumber = e.po })
+      local total = 0
+      for i, it in ipairs(po.orderDetails.items) do
+        local want = it.orderedQuantity.amount > 1 and it.orderedQuantity.amount - 1 or it.orderedQuantity.amount
+        if want ~= it.orderedQuantity.amount then partial = e.po end
+        assert.equal(want, inv.items[i].invoicedQuantity.amount)
+        assert.equal(e.po, inv.items[i].purchaseOrderNumber)
+        total = total + math.floor(tonumber(it.netPrice.amount) * 100 + 0.5) * want
+      end
+      assert.equal(string.format("%d.%02d", math.floor(total / 100), total % 100), inv.invoiceTotal.amount)
+    end
+    assert.is_string(partial, "the seeded two-item order has a line of 2")
+  end)
+
   it("crash test: the connection drops on an invoice, the run stops, the re-run finishes, all exactly once", function()
     generate()
     fault{ operation = "vendor_df_payments.submitInvoice", kind = "close", count = 1 }
@@ -152,9 +175,9 @@ describe("workflows.vdf", function()
   end)
 
   it("crash test: the process is killed while an invoice is on its way; the re-run finishes it once", function()
-    -- the sandbox holds the first invoice 3 s before taking it; the script is killed
+    -- the sandbox holds the first invoice 5 s before taking it; the script is killed
     -- (SIGKILL) as soon as the sandbox has that request, so its answer never arrives
-    fault{ operation = "vendor_df_payments.submitInvoice", kind = "delay", delay_ms = 3000, count = 1 }
+    fault{ operation = "vendor_df_payments.submitInvoice", kind = "delay", delay_ms = 5000, count = 1 }
     local env = string.format("SPAPI_ENDPOINT=%s SPAPI_LWA_ENDPOINT=%s LWA_CLIENT_ID=amzn1.application-oa2-client.vdfwf "
       .. "LWA_CLIENT_SECRET=s LWA_REFRESH_TOKEN='Atzr|vdf-workflow' VDF_JOURNAL=%s/vdf.journal VDF_LABELS=%s/labels "
       .. "LUA_PATH='%s/lua/?.lua;%s/lua/?/init.lua;;' LUA_CPATH='%s/build/5.4/?.so;;'",
@@ -282,6 +305,34 @@ describe("workflows.vdf", function()
     assert.equal(1, counters(failed.po).invoiced)
   end)
 
+  it("reports a refused step whose order has moved on without it, and sends nothing for it", function()
+    local list = assert(sp.vendor_df_orders.getOrders{ status = "NEW", createdAfter = os.time() - 86400,
+      createdBefore = os.time() + 86400 })
+    local po = list.orders[1]
+    local d, items = po.orderDetails, {}
+    for i, it in ipairs(d.items) do
+      items[i] = { itemSequenceNumber = it.itemSequenceNumber, acknowledgedQuantity = it.orderedQuantity }
+    end
+    -- this journal's acknowledgement was refused; meanwhile someone acknowledged the order
+    local j = assert(journal.open(dir .. "/vdf.journal"))
+    assert(j:intent(po.purchaseOrderNumber, "ack"))
+    assert(j:failed(po.purchaseOrderNumber, "ack", { { code = "InvalidInput", message = "refused earlier" } }))
+    assert(sp.vendor_df_orders.submitAcknowledgement{ body = { orderAcknowledgements = { {
+      purchaseOrderNumber = po.purchaseOrderNumber, vendorOrderNumber = "ELSEWHERE",
+      acknowledgementDate = os.time(), acknowledgementStatus = { code = "00" },
+      sellingParty = d.sellingParty, shipFromParty = d.shipFromParty, itemAcknowledgements = items } } } })
+    assert(sb.control("/_sandbox/clock", { advance = 120 }))
+    local report = run()
+    assert.is_false(report.ok)
+    local e = by_po(report)[po.purchaseOrderNumber]
+    assert.equal("failed", e.ack)
+    assert.is_nil(e.label)
+    assert.equal("refused earlier", e.errors[1].message)
+    assert.matches("ack: not sent: the order is ACCEPTED", table.concat(e.notes, "\n"))
+    assert.equal(1, counters(po.purchaseOrderNumber).acknowledgements)
+    assert.equal(0, counters(po.purchaseOrderNumber).label_requests)
+  end)
+
   it("refuses to run beside another run on the same journal, sending nothing", function()
     local other = assert(journal.open(dir .. "/vdf.journal", { lock = true }))
     local before = stats().requests_total
@@ -291,6 +342,13 @@ describe("workflows.vdf", function()
     assert.equal(before, stats().requests_total)
     assert(other:unlock())
     assert.is_true(run().ok)
+    -- a journal the caller opened and locked is used, and stays locked
+    local mine = assert(journal.open(dir .. "/vdf.journal", { lock = true }))
+    assert.is_true(run{ journal = mine }.ok)
+    assert.is_true(mine.locked)
+    local _, err2 = journal.open(dir .. "/vdf.journal", { lock = true })
+    assert.equal("JournalLocked", err2.code)
+    assert(mine:unlock())
   end)
 
   it("raises on bad options, naming them", function()

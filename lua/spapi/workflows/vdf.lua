@@ -10,12 +10,13 @@
 --   for _, o in ipairs(report.orders) do print(vdf.describe(o)) end
 --
 -- vdf.run(client, opts) → report | nil, err (nil only when the run could not begin:
--- the journal is unreadable or the purchase orders could not be fetched).
+-- the journal is locked by another run, unreadable or corrupt, the label directory
+-- cannot be made, or the purchase orders could not be fetched).
 -- opts:
 --   journal          path of the journal file (spapi.journal), or an opened journal. Required.
 --                    The run holds the journal's lock: a second run on it at the same
 --                    time gets nil, err (JournalLocked) instead of sending anything twice.
---   labels           directory the label files go to (default "labels"; must exist)
+--   labels           directory the label files go to (default "labels"; made if missing)
 --   created_after    start of the window (Unix seconds or ISO-8601; default now - 24 h)
 --   created_before   end of the window (default now)
 --   ship_from        only purchase orders of this warehouse (shipFromPartyId)
@@ -48,7 +49,7 @@
 -- getOrder) and, per step:
 --   done            skipped;
 --   sent            the transaction is asked for its outcome, nothing is re-sent;
---   intent          (the answer was lost) reconciled first: an acknowledgement or a
+--   intent          (the answer was lost; also "sent" without a transaction id) reconciled first: an acknowledgement or a
 --                   confirmation counts as done when the order's status shows it; while the
 --                   order has not moved and reconcile_wait has not passed since the intent,
 --                   the order is watched; after that the submission is sent again. A label
@@ -418,7 +419,22 @@ function Run:decide(po)
 end
 
 local MOVED = { ACCEPTED = true, SHIPPED = true, CANCELLED = true }
+
+-- a submission of unknown outcome: its answer was lost (intent), or it came without
+-- the transaction id that would tell (sent, no txn)
+local function uncertain(e)
+  return e ~= nil and (e.state == "intent" or (e.state == "sent" and not e.txn))
+end
 local WHAT = { ack = "acknowledgement", confirm = "confirmation" }
+
+-- A step that cannot go on: refused before and the order has since moved on
+-- without it (or is in no state for it). Reported with Amazon's earlier errors;
+-- nothing is sent.
+function Run:stuck(po, step, e, status)
+  self:mark(po, step, "failed")
+  if e and e.errors then self:amazon_errors(po, step, e.errors) end
+  self:note(po, fmt("%s: not sent: the order is %s", step, tostring(status)))
+end
 
 -- a lost submission that the order's status shows took effect
 function Run:reconciled(po, step, status)
@@ -436,14 +452,16 @@ function Run:step_ack()
       self:mark(po, "ack", e.data and e.data.rejected and "rejected" or "done")
     elseif e and e.state == "sent" and e.txn then
       settle[#settle + 1] = { po = po, step = "ack", txn = e.txn }
-    elseif e and e.state == "intent" and MOVED[s] then
+    elseif uncertain(e) and MOVED[s] then
       self:reconciled(po, "ack", s)
-    elseif e and e.state == "intent" then
+    elseif uncertain(e) then
       watch[#watch + 1] = { po = po, step = "ack", since = e.intent_at or 0 }
     elseif s == "NEW" then
       sends[#sends + 1] = po
     elseif not e and MOVED[s] then
       self:note(po, "ack: acknowledged outside this journal (order " .. tostring(s) .. ")")
+    else
+      self:stuck(po, "ack", e, s)
     end
   end
   for _, po in ipairs(self:watch("lost acknowledgements", watch, "NEW")) do sends[#sends + 1] = po end
@@ -540,12 +558,14 @@ function Run:step_confirm()
       self:mark(po, "confirm", "done")
     elseif e and e.state == "sent" and e.txn then
       settle[#settle + 1] = { po = po, step = "confirm", txn = e.txn }
-    elseif e and e.state == "intent" and s == "SHIPPED" then
+    elseif uncertain(e) and s == "SHIPPED" then
       self:reconciled(po, "confirm", s)
-    elseif e and e.state == "intent" then
+    elseif uncertain(e) then
       watch[#watch + 1] = { po = po, step = "confirm", since = e.intent_at or 0 }
     elseif l and l.state == "done" and s == "ACCEPTED" then
       sends[#sends + 1] = po
+    elseif l and l.state == "done" then
+      self:stuck(po, "confirm", e, s)
     end
   end
   for _, po in ipairs(self:watch("lost confirmations", watch, "ACCEPTED")) do sends[#sends + 1] = po end
@@ -625,8 +645,10 @@ function Run:step_invoice()
       settle[#settle + 1] = { po = po, step = "invoice", txn = e.txn }
     elseif c and c.state == "done" and s == "SHIPPED" then
       -- an "intent" (answer lost) is sent again with the same number: see duplicate()
-      if e and e.state == "intent" then resent[po] = true end
+      if uncertain(e) then resent[po] = true end
       sends[#sends + 1] = po
+    elseif c and c.state == "done" then
+      self:stuck(po, "invoice", e, s)
     end
   end
   local items = {}
@@ -662,10 +684,11 @@ function _M.run(sp, opts)
   local ok_dir, derr = fs.mkdir(opts.labels or "labels")
   if not ok_dir then return nil, errors.new{ kind = "label", code = "LabelDirectory", message = derr } end
   local j, err = opts.journal, nil
+  local mine = not (type(j) == "table" and j.locked) -- a lock the caller holds stays theirs
   if type(j) == "string" then
     j, err = journal_mod.open(j, { lock = true })
     if not j then return nil, err end
-  elseif not j.locked then
+  elseif mine then
     local ok, lerr = j:lock()
     if not ok then return nil, lerr end
   end
@@ -681,7 +704,7 @@ function _M.run(sp, opts)
     end
     return true
   end)
-  j:unlock()
+  if mine then j:unlock() end
   if not ok then error(res, 0) end
   if not res then return nil, ferr end
   local good = not run.report.stopped
