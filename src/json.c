@@ -48,8 +48,8 @@ typedef struct jparser {
   const unsigned char *end;
   int depth;
   int scratch_slot;         /* stack slot anchoring the scratch userdata */
-  int cache_slot;           /* stack slot of the key cache (Lua 5.3+) */
-  int mt_slot;              /* index of array_mt (a stack slot or an upvalue) */
+  int cache_slot;           /* stack slot of the key cache (Lua 5.3+), 0: none */
+  int mt_slot;              /* index of array_mt (a stack slot or an upvalue), 0: none */
   unsigned char *scratch;
   size_t scratch_cap;
   const char *err;          /* static message when parsing failed */
@@ -155,19 +155,20 @@ static void push_key(lua_State *L, int cache, const unsigned char *s, size_t len
 }
 #endif
 
-/* The string literal starting at j->p ('"'): pushes its value. */
-static int parse_string(jparser *j, int key) {
+/* The string literal starting at j->p ('"'): pushes its value. cache: the
+ * key cache's stack slot for an object key, else 0. */
+static int parse_string(jparser *j, int cache) {
   lua_State *L = j->L;
   const unsigned char *open = j->p, *start = open + 1, *q = start, *close, *end = j->end;
   unsigned char *o;
 #if LUA_VERSION_NUM < 503
-  (void)key;
+  (void)cache;
 #endif
   for (;;) {
     while (!str_stop[*q]) q++;
     if (*q == '"') {   /* no escapes: straight from the text */
 #if LUA_VERSION_NUM >= 503
-      if (key && q - start <= JSON_KEY_CACHE_MAXLEN) push_key(L, j->cache_slot, start, (size_t)(q - start));
+      if (cache && q - start <= JSON_KEY_CACHE_MAXLEN) push_key(L, cache, start, (size_t)(q - start));
       else
 #endif
       lua_pushlstring(L, (const char *)start, (size_t)(q - start));
@@ -238,8 +239,8 @@ static int parse_string(jparser *j, int key) {
 
 /* strtod on text[0..n) (a validated JSON number), whatever LC_NUMERIC says:
  * the '.' becomes the locale's decimal point, as Lua's lua_str2number does.
- * 1 when all n bytes were the number. (Also lwa.c's.) */
-int spapi_strtod(lua_State *L, const char *text, size_t n, double *out) {
+ * 1 when all n bytes were the number. */
+static int to_double(lua_State *L, const char *text, size_t n, double *out) {
   char local[128], *buf = local, *endp;
   char dp = localeconv()->decimal_point[0];
   size_t i;
@@ -321,7 +322,7 @@ static int parse_number(jparser *j) {
       d = (double)w;
       d = e10 < 0 ? d / pow10_tab[-e10] : d * pow10_tab[e10];
       if (neg) d = -d;
-    } else if (!spapi_strtod(j->L, (const char *)start, (size_t)(p - start), &d)) {
+    } else if (!to_double(j->L, (const char *)start, (size_t)(p - start), &d)) {
       return fail(j, "invalid number", start);
     }
   }
@@ -359,8 +360,10 @@ static int parse_array(jparser *j) {
   if (*j->p == ']') {   /* [] → a new empty table that re-encodes as [] */
     j->p++;
     lua_createtable(L, 0, 0);
-    lua_pushvalue(L, j->mt_slot);
-    lua_setmetatable(L, -2);
+    if (j->mt_slot) {
+      lua_pushvalue(L, j->mt_slot);
+      lua_setmetatable(L, -2);
+    }
     return 1;
   }
   if (++j->depth > JSON_MAX_DEPTH) return fail(j, "nesting deeper than 1000", open);
@@ -441,7 +444,7 @@ static int parse_object(jparser *j) {
       if (j->p == j->end) return fail(j, "unexpected end of text", j->p);
       return fail(j, "expected a string key", j->p);
     }
-    if (!parse_string(j, 1)) return 0;
+    if (!parse_string(j, j->cache_slot)) return 0;
     skip_ws(j);
     if (*j->p != ':') {
       if (j->p == j->end) return fail(j, "unexpected end of text", j->p);
@@ -561,26 +564,35 @@ int spapi_json_is_decoder(lua_State *L, int i) {
   return lua_tocfunction(L, i) == json_decode;
 }
 
-/* Decodes s[0..n) (s[n] must be '\0') for C code holding the text outside Lua:
- * 1 and the value pushed, or 0 and nothing pushed when the text is not JSON (the
- * decoder's own message is for a json.decode of the same text to give). decoder:
- * the stack index of a decode function made by core.json_decoder (its array_mt
- * and key cache serve). Raises only a memory error. */
-int spapi_json_decode_mem(lua_State *L, int decoder, const char *s, size_t n) {
+/* For C code holding JSON text outside Lua (spapi.h). A decoder's own message
+ * is for a json.decode of the same text to give. */
+int spapi_json_decode_mem(lua_State *L, int decoder, const char *s, size_t n, spapi_json_error *why) {
   jparser j;
   int top;
-  decoder = lua_absindex(L, decoder);
+  if (decoder) decoder = lua_absindex(L, decoder);
   top = lua_gettop(L);
-  if (!lua_checkstack(L, 8)) return 0;
+  if (!lua_checkstack(L, 8)) {
+    if (why) {
+      why->what = "nesting too deep for the Lua stack";
+      why->at = 1;
+    }
+    return 0;
+  }
   lua_pushnil(L);                  /* top + 1: the scratch userdata, once needed */
-  lua_getupvalue(L, decoder, 1);   /* top + 2: array_mt */
+  if (decoder) {
+    lua_getupvalue(L, decoder, 1); /* top + 2: array_mt */
 #if LUA_VERSION_NUM >= 503
-  lua_getupvalue(L, decoder, 2);   /* top + 3: the key cache */
+    lua_getupvalue(L, decoder, 2); /* top + 3: the key cache */
 #endif
-  if (parse_text(&j, L, s, n, top + 1, top + 2, top + 3)) {
+  }
+  if (parse_text(&j, L, s, n, top + 1, decoder ? top + 2 : 0, decoder ? top + 3 : 0)) {
     lua_replace(L, top + 1);
     lua_settop(L, top + 1);
     return 1;
+  }
+  if (why) {
+    why->what = j.err;
+    why->at = (size_t)(j.errat - j.s) + 1;
   }
   lua_settop(L, top);
   return 0;

@@ -240,7 +240,7 @@ static int push_json_body(lua_State *L, session *s, req *r) {
   if (!spapi_buf_reserve(&r->body, 1)) return 0;
   r->body.p[r->body.len] = '\0'; /* the decoder reads up to a NUL */
   lua_rawgeti(L, LUA_REGISTRYINDEX, s->json_ref);
-  ok = spapi_json_decode_mem(L, -1, r->body.p, r->body.len);
+  ok = spapi_json_decode_mem(L, -1, r->body.p, r->body.len, NULL);
   lua_remove(L, ok ? -2 : -1);
   return ok;
 }

@@ -60,10 +60,17 @@ static inline int spapi_same_ci(const char *a, const char *b, size_t n) {
   return 1;
 }
 
-/* JSON text held by C (see json.c): 1 and the value pushed, or 0 (not JSON). */
+/* JSON (json.c). spapi_json_decode_mem reads the text s[0..n) (s[n] must be
+ * '\0') as core.json_decoder's decode does: 1 and the value pushed, or 0 and
+ * nothing pushed, with why (unless NULL) saying what is wrong and where.
+ * decoder: the stack index of a decode function (its array_mt and key cache
+ * serve), or 0 (empty arrays get no metatable). Raises only a memory error. */
+typedef struct spapi_json_error {
+  const char *what; /* static text */
+  size_t at;        /* 1-based byte position */
+} spapi_json_error;
+SPAPI_HIDDEN int spapi_json_decode_mem(lua_State *L, int decoder, const char *s, size_t n, spapi_json_error *why);
 SPAPI_HIDDEN int spapi_json_is_decoder(lua_State *L, int i);
-SPAPI_HIDDEN int spapi_json_decode_mem(lua_State *L, int decoder, const char *s, size_t n);
-SPAPI_HIDDEN int spapi_strtod(lua_State *L, const char *text, size_t n, double *out);
 
 /* CLOCK_MONOTONIC in seconds (sys.c). */
 SPAPI_HIDDEN double spapi_monotonic(void);
