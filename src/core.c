@@ -6,7 +6,7 @@
  *            hex(s) sha256(s) hmac_sha256(key,msg) gzip(s [,level]) gunzip(s [,max_bytes])→s|nil,err
  *            aes256cbc_encrypt(key32,iv16,plain) aes256cbc_decrypt(key32,iv16,data)→s|nil,err
  *            random_bytes(n)
- *   sys.c    now() monotonic() sleep(s) free_port() tcp_probe(host,port[,timeout])→true|false,err
+ *   sys.c    now() monotonic() clocks()→now,monotonic sleep(s) free_port() tcp_probe(host,port[,timeout])→true|false,err
  *   lwa.c    lwa_form{grant_type=,refresh_token=,scope=,client_id=,client_secret=}→body
  *            lwa_parse(status,body)→{access_token,token_type,expires_in,refresh_token}|nil,{status,code,message}
  *            json_flat(s)→table|nil,err (a JSON object's scalar members; nested values and nulls left out)

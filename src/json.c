@@ -19,6 +19,9 @@
  *   (lua-cjson failed). Nesting deeper than 1000 is an error ({} counts as a
  *   level, [] does not, as with the cjson path this replaces).
  *
+ * The same reader serves C code (spapi_json_decode_mem: a session's JSON
+ * bodies, the LWA answer in lwa.c).
+ *
  * Failures never raise (only a Lua memory error can): decode returns nil and
  * "spapi.json.decode: <what> at character <1-based byte position>". Nothing is
  * malloc'd: a string with escapes is unescaped into a scratch userdata, made
@@ -61,7 +64,7 @@ static const unsigned char ws_tab[256] = {
   ['\t'] = 1, ['\n'] = 1, ['\r'] = 1, [' '] = 1,
 };
 
-/* 1: a byte that ends the fast scan of a string ('"', '\\', '\0'). */
+/* 1: a byte that ends a run of plain bytes in a string ('"', '\\', '\0'). */
 static const unsigned char str_stop[256] = {
   ['\0'] = 1, ['"'] = 1, ['\\'] = 1,
 };
@@ -119,12 +122,10 @@ static unsigned char *put_utf8(unsigned char *o, unsigned long cp) {
 
 #if LUA_VERSION_NUM >= 503
 /* Object keys repeat (every summary in a list has the same ones), so on Lua
- * 5.3+ short unescaped keys go through a direct-mapped cache of Lua strings
- * (upvalue 2 of decode, on the stack at JSON_KEY_CACHE_SLOT while decoding): a
- * hit costs a cheap hash, a table read and a memcmp instead of Lua's interning,
- * which hashes every byte (about 6% of a decode). The cache keeps at most
- * JSON_KEY_CACHE short strings alive. LuaJIT interns faster than this cache
- * looks up, so it goes without. */
+ * 5.3+ short unescaped keys come from a direct-mapped cache of Lua strings
+ * (upvalue 2 of decode, on the stack while decoding) rather than from Lua's
+ * interning, which hashes every byte. It keeps at most JSON_KEY_CACHE short
+ * strings alive. LuaJIT has none: its interning is quicker than the lookup. */
 #define JSON_KEY_CACHE 512        /* a power of 2 */
 #define JSON_KEY_CACHE_MAXLEN 40  /* Lua 5.4's short strings */
 
