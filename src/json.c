@@ -19,6 +19,9 @@
  *   (lua-cjson failed). Nesting deeper than 1000 is an error ({} counts as a
  *   level, [] does not, as with the cjson path this replaces).
  *
+ * The same reader serves C code (spapi_json_decode_mem: a session's JSON
+ * bodies, the LWA answer in lwa.c).
+ *
  * Failures never raise (only a Lua memory error can): decode returns nil and
  * "spapi.json.decode: <what> at character <1-based byte position>". Nothing is
  * malloc'd: a string with escapes is unescaped into a scratch userdata, made
@@ -48,8 +51,8 @@ typedef struct jparser {
   const unsigned char *end;
   int depth;
   int scratch_slot;         /* stack slot anchoring the scratch userdata */
-  int cache_slot;           /* stack slot of the key cache (Lua 5.3+) */
-  int mt_slot;              /* index of array_mt (a stack slot or an upvalue) */
+  int cache_slot;           /* stack slot of the key cache (Lua 5.3+), 0: none */
+  int mt_slot;              /* index of array_mt (a stack slot or an upvalue), 0: none */
   unsigned char *scratch;
   size_t scratch_cap;
   const char *err;          /* static message when parsing failed */
@@ -61,7 +64,7 @@ static const unsigned char ws_tab[256] = {
   ['\t'] = 1, ['\n'] = 1, ['\r'] = 1, [' '] = 1,
 };
 
-/* 1: a byte that ends the fast scan of a string ('"', '\\', '\0'). */
+/* 1: a byte that ends a run of plain bytes in a string ('"', '\\', '\0'). */
 static const unsigned char str_stop[256] = {
   ['\0'] = 1, ['"'] = 1, ['\\'] = 1,
 };
@@ -119,12 +122,10 @@ static unsigned char *put_utf8(unsigned char *o, unsigned long cp) {
 
 #if LUA_VERSION_NUM >= 503
 /* Object keys repeat (every summary in a list has the same ones), so on Lua
- * 5.3+ short unescaped keys go through a direct-mapped cache of Lua strings
- * (upvalue 2 of decode, on the stack at JSON_KEY_CACHE_SLOT while decoding): a
- * hit costs a cheap hash, a table read and a memcmp instead of Lua's interning,
- * which hashes every byte (about 6% of a decode). The cache keeps at most
- * JSON_KEY_CACHE short strings alive. LuaJIT interns faster than this cache
- * looks up, so it goes without. */
+ * 5.3+ short unescaped keys come from a direct-mapped cache of Lua strings
+ * (upvalue 2 of decode, on the stack while decoding) rather than from Lua's
+ * interning, which hashes every byte. It keeps at most JSON_KEY_CACHE short
+ * strings alive. LuaJIT has none: its interning is quicker than the lookup. */
 #define JSON_KEY_CACHE 512        /* a power of 2 */
 #define JSON_KEY_CACHE_MAXLEN 40  /* Lua 5.4's short strings */
 
@@ -155,19 +156,20 @@ static void push_key(lua_State *L, int cache, const unsigned char *s, size_t len
 }
 #endif
 
-/* The string literal starting at j->p ('"'): pushes its value. */
-static int parse_string(jparser *j, int key) {
+/* The string literal starting at j->p ('"'): pushes its value. cache: the
+ * key cache's stack slot for an object key, else 0. */
+static int parse_string(jparser *j, int cache) {
   lua_State *L = j->L;
   const unsigned char *open = j->p, *start = open + 1, *q = start, *close, *end = j->end;
   unsigned char *o;
 #if LUA_VERSION_NUM < 503
-  (void)key;
+  (void)cache;
 #endif
   for (;;) {
     while (!str_stop[*q]) q++;
     if (*q == '"') {   /* no escapes: straight from the text */
 #if LUA_VERSION_NUM >= 503
-      if (key && q - start <= JSON_KEY_CACHE_MAXLEN) push_key(L, j->cache_slot, start, (size_t)(q - start));
+      if (cache && q - start <= JSON_KEY_CACHE_MAXLEN) push_key(L, cache, start, (size_t)(q - start));
       else
 #endif
       lua_pushlstring(L, (const char *)start, (size_t)(q - start));
@@ -238,8 +240,8 @@ static int parse_string(jparser *j, int key) {
 
 /* strtod on text[0..n) (a validated JSON number), whatever LC_NUMERIC says:
  * the '.' becomes the locale's decimal point, as Lua's lua_str2number does.
- * 1 when all n bytes were the number. (Also lwa.c's.) */
-int spapi_strtod(lua_State *L, const char *text, size_t n, double *out) {
+ * 1 when all n bytes were the number. */
+static int to_double(lua_State *L, const char *text, size_t n, double *out) {
   char local[128], *buf = local, *endp;
   char dp = localeconv()->decimal_point[0];
   size_t i;
@@ -321,7 +323,7 @@ static int parse_number(jparser *j) {
       d = (double)w;
       d = e10 < 0 ? d / pow10_tab[-e10] : d * pow10_tab[e10];
       if (neg) d = -d;
-    } else if (!spapi_strtod(j->L, (const char *)start, (size_t)(p - start), &d)) {
+    } else if (!to_double(j->L, (const char *)start, (size_t)(p - start), &d)) {
       return fail(j, "invalid number", start);
     }
   }
@@ -359,8 +361,10 @@ static int parse_array(jparser *j) {
   if (*j->p == ']') {   /* [] → a new empty table that re-encodes as [] */
     j->p++;
     lua_createtable(L, 0, 0);
-    lua_pushvalue(L, j->mt_slot);
-    lua_setmetatable(L, -2);
+    if (j->mt_slot) {
+      lua_pushvalue(L, j->mt_slot);
+      lua_setmetatable(L, -2);
+    }
     return 1;
   }
   if (++j->depth > JSON_MAX_DEPTH) return fail(j, "nesting deeper than 1000", open);
@@ -441,7 +445,7 @@ static int parse_object(jparser *j) {
       if (j->p == j->end) return fail(j, "unexpected end of text", j->p);
       return fail(j, "expected a string key", j->p);
     }
-    if (!parse_string(j, 1)) return 0;
+    if (!parse_string(j, j->cache_slot)) return 0;
     skip_ws(j);
     if (*j->p != ':') {
       if (j->p == j->end) return fail(j, "unexpected end of text", j->p);
@@ -561,26 +565,35 @@ int spapi_json_is_decoder(lua_State *L, int i) {
   return lua_tocfunction(L, i) == json_decode;
 }
 
-/* Decodes s[0..n) (s[n] must be '\0') for C code holding the text outside Lua:
- * 1 and the value pushed, or 0 and nothing pushed when the text is not JSON (the
- * decoder's own message is for a json.decode of the same text to give). decoder:
- * the stack index of a decode function made by core.json_decoder (its array_mt
- * and key cache serve). Raises only a memory error. */
-int spapi_json_decode_mem(lua_State *L, int decoder, const char *s, size_t n) {
+/* For C code holding JSON text outside Lua (spapi.h). A decoder's own message
+ * is for a json.decode of the same text to give. */
+int spapi_json_decode_mem(lua_State *L, int decoder, const char *s, size_t n, spapi_json_error *why) {
   jparser j;
   int top;
-  decoder = lua_absindex(L, decoder);
+  if (decoder) decoder = lua_absindex(L, decoder);
   top = lua_gettop(L);
-  if (!lua_checkstack(L, 8)) return 0;
+  if (!lua_checkstack(L, 8)) {
+    if (why) {
+      why->what = "nesting too deep for the Lua stack";
+      why->at = 1;
+    }
+    return 0;
+  }
   lua_pushnil(L);                  /* top + 1: the scratch userdata, once needed */
-  lua_getupvalue(L, decoder, 1);   /* top + 2: array_mt */
+  if (decoder) {
+    lua_getupvalue(L, decoder, 1); /* top + 2: array_mt */
 #if LUA_VERSION_NUM >= 503
-  lua_getupvalue(L, decoder, 2);   /* top + 3: the key cache */
+    lua_getupvalue(L, decoder, 2); /* top + 3: the key cache */
 #endif
-  if (parse_text(&j, L, s, n, top + 1, top + 2, top + 3)) {
+  }
+  if (parse_text(&j, L, s, n, top + 1, decoder ? top + 2 : 0, decoder ? top + 3 : 0)) {
     lua_replace(L, top + 1);
     lua_settop(L, top + 1);
     return 1;
+  }
+  if (why) {
+    why->what = j.err;
+    why->at = (size_t)(j.errat - j.s) + 1;
   }
   lua_settop(L, top);
   return 0;

@@ -101,10 +101,7 @@ static void add_header(lua_State *L, const char *op, const char *name, size_t nl
   spapi_buf *tmp = (spapi_buf *)lua_touserdata(L, A_TMP);
   size_t i;
   char *lname = spapi_scratch(L, nl);
-  for (i = 0; i < nl; i++) {
-    char c = name[i];
-    lname[i] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
-  }
+  for (i = 0; i < nl; i++) lname[i] = spapi_lower(name[i]);
   lua_pushlstring(L, lname, nl);
   lua_remove(L, -2);
   spapi_buf_reset(tmp);
@@ -425,7 +422,7 @@ static void build(lua_State *L, const char *op, signing *sg, int need_keys) {
       size_t hl;
       const char *hv = lua_tolstring(L, -1, &hl);
       char *low = spapi_scratch(L, hl);
-      for (i = 0; i < hl; i++) low[i] = (hv[i] >= 'A' && hv[i] <= 'Z') ? (char)(hv[i] + 32) : hv[i];
+      for (i = 0; i < hl; i++) low[i] = spapi_lower(hv[i]);
       lua_pushlstring(L, low, hl);
       lua_setfield(L, A_HDRS, "host");
       lua_pop(L, 2);

@@ -15,7 +15,10 @@ SPAPI_HIDDEN void spapi_codec_open(lua_State *L);
 SPAPI_HIDDEN void spapi_sys_open(lua_State *L);
 SPAPI_HIDDEN void spapi_lwa_open(lua_State *L);
 SPAPI_HIDDEN void spapi_sigv4_open(lua_State *L);
-SPAPI_HIDDEN void spapi_http_open(lua_State *L);
+SPAPI_HIDDEN void spapi_easy_open(lua_State *L);
+SPAPI_HIDDEN void spapi_session_open(lua_State *L);
+SPAPI_HIDDEN void spapi_multi_open(lua_State *L);
+SPAPI_HIDDEN void spapi_headers_open(lua_State *L);
 SPAPI_HIDDEN void spapi_json_open(lua_State *L);
 
 /* A growable byte buffer. Its functions never raise and never touch Lua, so
@@ -45,22 +48,32 @@ static inline void spapi_rawfield(lua_State *L, int t, const char *name) {
   lua_rawget(L, t);
 }
 
-/* 1 when a[0..n) and b[0..n) are the same ASCII text but for letter case. */
+/* ASCII c in lower case. */
+static inline char spapi_lower(char c) { return (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c; }
+
+/* 1 when a[0..n) and b[0..n) are the same ASCII text but for letter case: the
+ * one case-insensitive compare of the core (header names, URL schemes). */
 static inline int spapi_same_ci(const char *a, const char *b, size_t n) {
   size_t i;
-  for (i = 0; i < n; i++) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = (char)(x + 32);
-    if (y >= 'A' && y <= 'Z') y = (char)(y + 32);
-    if (x != y) return 0;
-  }
+  for (i = 0; i < n; i++)
+    if (spapi_lower(a[i]) != spapi_lower(b[i])) return 0;
   return 1;
 }
 
-/* JSON text held by C (see json.c): 1 and the value pushed, or 0 (not JSON). */
+/* JSON (json.c). spapi_json_decode_mem reads the text s[0..n) (s[n] must be
+ * '\0') as core.json_decoder's decode does: 1 and the value pushed, or 0 and
+ * nothing pushed, with why (unless NULL) saying what is wrong and where.
+ * decoder: the stack index of a decode function (its array_mt and key cache
+ * serve), or 0 (empty arrays get no metatable). Raises only a memory error. */
+typedef struct spapi_json_error {
+  const char *what; /* static text */
+  size_t at;        /* 1-based byte position */
+} spapi_json_error;
+SPAPI_HIDDEN int spapi_json_decode_mem(lua_State *L, int decoder, const char *s, size_t n, spapi_json_error *why);
 SPAPI_HIDDEN int spapi_json_is_decoder(lua_State *L, int i);
-SPAPI_HIDDEN int spapi_json_decode_mem(lua_State *L, int decoder, const char *s, size_t n);
-SPAPI_HIDDEN int spapi_strtod(lua_State *L, const char *text, size_t n, double *out);
+
+/* CLOCK_MONOTONIC in seconds (sys.c). */
+SPAPI_HIDDEN double spapi_monotonic(void);
 
 /* RFC 3986 percent-encoding of s into b (unreserved kept, %XX uppercase). */
 SPAPI_HIDDEN int spapi_urlencode_buf(spapi_buf *b, const char *s, size_t n);

@@ -26,10 +26,14 @@ static int l_now(lua_State *L) {
   return 1;
 }
 
-static int l_monotonic(lua_State *L) {
+double spapi_monotonic(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
-  lua_pushnumber(L, ts_seconds(&ts));
+  return ts_seconds(&ts);
+}
+
+static int l_monotonic(lua_State *L) {
+  lua_pushnumber(L, spapi_monotonic());
   return 1;
 }
 
@@ -83,12 +87,6 @@ static int l_free_port(lua_State *L) {
   return 1;
 }
 
-static double mono_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts_seconds(&ts);
-}
-
 /* Try one address; returns 0 on success, an errno value otherwise. */
 static int probe_one(const struct addrinfo *ai, double deadline) {
   int fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol), fl, err = 0;
@@ -101,7 +99,7 @@ static int probe_one(const struct addrinfo *ai, double deadline) {
     } else {
       for (;;) {
         struct pollfd p;
-        double left = deadline - mono_now();
+        double left = deadline - spapi_monotonic();
         int rc;
         socklen_t elen = sizeof(err);
         if (left <= 0) { err = ETIMEDOUT; break; }
@@ -140,7 +138,7 @@ static int l_tcp_probe(lua_State *L) {
     lua_pushfstring(L, "tcp_probe: cannot resolve %s: %s", host, gai_strerror(rc));
     return 2;
   }
-  deadline = mono_now() + (timeout > 0 ? timeout : 0.001);
+  deadline = spapi_monotonic() + (timeout > 0 ? timeout : 0.001);
   for (ai = res; ai != NULL; ai = ai->ai_next) {
     err = probe_one(ai, deadline);
     if (err == 0) break;

@@ -87,6 +87,14 @@ describe("core.lwa_parse", function()
     local v, err = core.lwa_parse(200, "not json")
     assert.is_nil(v)
     assert.equal("invalid_response", err.code)
+    v, err = core.lwa_parse(503, '{"a":1')
+    assert.equal("LWA answered HTTP 503 with a body that is not a JSON object (unexpected end of text at character 7)",
+      err.message)
+  end)
+  it("reads an expires_in sent as a string of digits", function()
+    local t = core.lwa_parse(200, [[{"access_token":"a","expires_in":"3600"}]])
+    assert.equal(3600, t.expires_in)
+    assert.equal("3600", string.format("%d", t.expires_in))
   end)
   it("treats a 2xx without access_token as invalid, never echoing the body", function()
     local v, err = core.lwa_parse(200, [[{"token_type":"bearer","secret_thing":"Atza|LEAK"}]])
@@ -105,14 +113,22 @@ describe("core.json_flat", function()
     local t = core.json_flat([=[{"a":{"x":[1,-2.5e3,true,false,null,"s\"]",{"y":{}}],"z":[]},"b":2,"c":[{},[[]]]}]=])
     assert.same({ b = 2 }, t)
   end)
-  it("replaces lone surrogates with U+FFFD", function()
-    assert.equal("\239\191\189x", core.json_flat([[{"s":"\ud800x"}]]).s)
+  it("reads JSON as spapi.json.decode does: same rules, same message", function()
+    local json = require "spapi.json"
+    for _, s in ipairs({ [[{"s":"\ud800x"}]], '{"a":1,}', '{"a":[1 2]}', '{"a":"x', '{"a":1} x' }) do
+      local v, err = core.json_flat(s)
+      local dv, derr = json.decode(s)
+      assert.is_nil(v)
+      assert.is_nil(dv)
+      assert.equal("spapi.json.decode: " .. err, derr)
+    end
+    assert.equal("\240\159\152\128", core.json_flat([[{"s":"\ud83d\ude00"}]]).s)
   end)
   it("returns nil, err for malformed input", function()
     for _, s in ipairs({ "{", '{"a"}', '{"a":}', '{"a":"\\q"}', '{"a":"x', '{"a":1,}', "{'a':1}",
       '{"a":1\0}', '{"a":1\0\0\0,"b":2}', '{"a":1.}', '{"a":01}', '{"a":+1}', '{"a":1e}', '{"a":--1}',
       '{"a":[},"b":1}', '{"a":{"x":1]}', '{"a":[1 2]}', '{"a":{"x"}}', '{"a":[nul]}', '{"a":[1,]}',
-      '{"a":' .. string.rep("[", 200) .. string.rep("]", 200) .. '}' }) do
+      '{"a":' .. string.rep("[", 1100) .. string.rep("]", 1100) .. '}' }) do
       local v, err = core.json_flat(s)
       assert.is_nil(v)
       assert.is_string(err)
