@@ -404,12 +404,6 @@ function Client:_maybe_retry(job, err, delay)
   return "retry", delay
 end
 
-local function tokenish(err)
-  local m = (err.message or ""):lower()
-  return err.status == 401 or (err.status == 403 and (m:find("token", 1, true) ~= nil
-    or m:find("expired", 1, true) ~= nil))
-end
-
 -- A failed exchange (no response). → "error", err | "retry", delay
 function Client:_lost(job, msg, kind)
   local before_send = kind == "connect" or kind == "resolve"
@@ -481,7 +475,7 @@ function outcome(self, job, status, headers, raw, request_id, limit)
   local decoded = (raw and raw ~= "") and json.decode(raw) or nil
   local err = errors.from_response(plan.name, status, headers, decoded, raw)
   err.response = meta
-  if (status == 401 or status == 403) and not job.reauthed and tokenish(err) then
+  if (status == 401 or status == 403) and not job.reauthed and errors.stale_token(err) then
     job.reauthed = true
     job.attempts = job.attempts - 1 -- a token refresh is not a retry
     local op, refused = plan.op, job.headers["x-amz-access-token"]

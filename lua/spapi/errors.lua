@@ -65,6 +65,19 @@ function _M.from_response(op, status, headers, decoded, raw)
   return _M.new(e)
 end
 
+--- Whether an HTTP error says the access token was stale (expired, revoked,
+--- missing): a 401, or a 403 whose code, message or details speak of the token.
+--- Amazon puts the reason in `details` ("The access token you provided has
+--- expired.") under the message "Access to requested resource is denied.".
+function _M.stale_token(e)
+  local status = e.status
+  if status == 401 then return true end
+  if status ~= 403 then return false end
+  local text = (tostring(e.code or "") .. " " .. tostring(e.message or "") .. " "
+    .. tostring(e.details or "")):lower()
+  return text:find("token", 1, true) ~= nil or text:find("expired", 1, true) ~= nil
+end
+
 --- Raise a programmer error naming the operation (level 3 = the user's call site
 --- by default).
 function _M.raise(op, msg, level)

@@ -127,6 +127,7 @@ end
 _M.ensure_seeded = ensure_seeded
 
 --- Clear all program state, faults, buckets, documents and counters; re-seed.
+--- opts.tokens = true also revokes every token issued.
 function _M.reset(opts)
   opts = opts or {}
   state.with_lock("seed", function()
@@ -134,6 +135,7 @@ function _M.reset(opts)
     ratelimit.flush()
     documents.flush()
     faults.clear()
+    if opts.tokens == true then auth.revoke_all() end
     local m = meta()
     for _, k in ipairs(m:get_keys(0)) do
       if k:find("^stat:") or k:find("^fault_") or k == "rng_n" then m:delete(k) end
