@@ -219,7 +219,7 @@ function Client:_debug_result(req, t0, status, headers, body)
     ev.phase, ev.status = "response", status
     ev.headers, ev.body = redact.headers(hdr.table(headers)), redact.body(body)
   else
-    ev.phase, ev.kind, ev.message = "error", body, headers
+    ev.phase, ev.kind, ev.message = "error", body, redact.message(headers)
   end
   pcall(self.debug, ev)
 end

@@ -46,6 +46,17 @@ function _M.marketplace(key)
   return _M.marketplaces[key] or _M.marketplaces[tostring(key):upper()]
 end
 
+--- Whether u is an http:// or https:// URL: the only schemes spapi sends to
+--- (libcurl would also read file://, ftp://, ...).
+function _M.http_url(u)
+  return type(u) == "string" and u:sub(1, 8):lower():match("^https?://") ~= nil and #u > #"http://"
+end
+
+--- The scheme of a URL, for a message ("file", "ftp"; "none" without one).
+function _M.scheme(u)
+  return type(u) == "string" and u:match("^(%a[%w+.%-]*):") or "none"
+end
+
 local function trim(s) return (s:gsub("^%s+", ""):gsub("%s+$", "")) end
 
 function _M.profile_path(getenv_fn)
@@ -131,8 +142,13 @@ function _M.resolve(t, getenv_fn)
   if not cfg.endpoint then
     cfg.endpoint = "https://" .. (cfg.sandbox and "sandbox." or "") .. region.host
   end
-  cfg.endpoint = cfg.endpoint:gsub("/+$", "")
   cfg.lwa_endpoint = cfg.lwa_endpoint or _M.lwa_endpoint
+  for _, k in ipairs({ "endpoint", "lwa_endpoint" }) do
+    if not _M.http_url(cfg[k]) then
+      return nil, "spapi: " .. k .. " must be an http:// or https:// URL (got scheme '" .. _M.scheme(cfg[k]) .. "')"
+    end
+  end
+  cfg.endpoint = cfg.endpoint:gsub("/+$", "")
   cfg.timeout = cfg.timeout or 30
   cfg.connect_timeout = cfg.connect_timeout or 10
   cfg.max_retries = cfg.max_retries or 3

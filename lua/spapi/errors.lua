@@ -6,6 +6,7 @@ local _M = {}
 
 local setmetatable, getmetatable, type, tostring = setmetatable, getmetatable, type, tostring
 local fmt, concat = string.format, table.concat
+local redact_message = require("spapi.redact").message
 
 local Error = {}
 Error.__index = Error
@@ -31,6 +32,9 @@ end
 function _M.new(t)
   t = t or {}
   if t.retryable == nil then t.retryable = false end
+  -- a transport's message names the URL: never with its query (a pre-signed
+  -- document URL's is a credential)
+  if t.message then t.message = redact_message(t.message) end
   return setmetatable(t, Error)
 end
 
