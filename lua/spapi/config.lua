@@ -11,7 +11,8 @@
 --   region = na
 local _M = {}
 
-local getenv, type, pairs, tonumber = os.getenv, type, pairs, tonumber
+local getenv, type, pairs, tonumber, tostring = os.getenv, type, pairs, tonumber, tostring
+local fmt = string.format
 
 _M.regions = {
   na = { host = "sellingpartnerapi-na.amazon.com", aws_region = "us-east-1" },
@@ -101,7 +102,58 @@ local ENV = {
 
 local NUMERIC = { timeout = true, connect_timeout = true, max_retries = true,
   max_wait = true, rate_margin = true, rate_scale = true, deadline = true, retry_base = true, retry_cap = true }
-local BOOLEAN = { sandbox = true, verify = true }
+local BOOLEAN = { sandbox = true, verify = true, allow_insecure = true }
+local WORDS = { ["true"] = true, yes = true, on = true, ["1"] = true,
+  ["false"] = false, no = false, off = false, ["0"] = false }
+
+--- A boolean setting from a config table or a profile: a boolean, or one of
+--- true/false, yes/no, on/off, 1/0 in any case. → value | nil, message naming key
+function _M.boolean(key, v, where)
+  if type(v) == "boolean" then return v end
+  if type(v) == "string" or type(v) == "number" then
+    local b = WORDS[trim(tostring(v)):lower()]
+    if b ~= nil then return b end
+  end
+  return nil, fmt("spapi: %s'%s' must be true/false, yes/no, on/off or 1/0 (got %s)", where or "",
+    key, type(v) == "string" and ("'" .. v .. "'") or tostring(v))
+end
+
+-- What a profile line gives for key (numbers and booleans parsed). → value | nil, message
+local function profile_value(key, v, where)
+  if BOOLEAN[key] then return _M.boolean(key, v, where) end
+  if NUMERIC[key] then
+    local n = tonumber(v)
+    if not n then return nil, fmt("spapi: %s'%s' must be a number (got '%s')", where, key, v) end
+    return n
+  end
+  return v
+end
+
+--- Whether a URL's host is this machine (127.0.0.0/8, ::1, localhost).
+function _M.loopback(u)
+  local host = type(u) == "string" and u:match("^%a[%w+.%-]*://([^/?#]*)")
+  if not host then return false end
+  host = host:gsub("^.*@", ""):lower()
+  host = host:match("^%[(.*)%]") or host:gsub(":%d*$", "")
+  return host == "localhost" or host:match("%.localhost$") ~= nil or host == "::1"
+    or host:match("^127%.%d+%.%d+%.%d+$") ~= nil
+end
+
+--- Whether credentials may go to URL u: https, plain http to this machine, or
+--- any http with allow_insecure. → true | nil, message
+function _M.secure_enough(cfg, u, what)
+  if cfg.allow_insecure or u:sub(1, 8):lower() == "https://" or _M.loopback(u) then return true end
+  return nil, fmt("spapi: %s is plain http to a host that is not this machine (%s): the credentials "
+    .. "would travel in clear; use https, or set allow_insecure = true", what,
+    (u:match("^%a[%w+.%-]*://([^/?#]*)") or ""):gsub("^.*@", ""))
+end
+
+-- verify = false: said once per process
+local warned_verify = false
+local function warn(msg)
+  local ngx = rawget(_G, "ngx")
+  if ngx and ngx.log and ngx.WARN then ngx.log(ngx.WARN, msg) else io.stderr:write(msg, "\n") end
+end
 
 --- Merge table → env → profile into one resolved config; returns cfg or nil, err.
 -- (getenv: for tests, a function standing in for os.getenv)
@@ -119,10 +171,11 @@ function _M.resolve(t, getenv_fn)
     return nil, "spapi: profile '" .. named .. "' not found in " .. tostring(prof_path)
   end
   prof = prof or {}
+  local where = fmt("profile '%s' in %s: ", named or "default", tostring(prof_path))
   for k, v in pairs(prof) do
-    if NUMERIC[k] then v = tonumber(v)
-    elseif BOOLEAN[k] then v = (v == "true" or v == "1" or v == "yes") end
-    cfg[k] = v
+    local value, perr = profile_value(k, v, where)
+    if value == nil then return nil, perr end
+    cfg[k] = value
   end
   if use_env then
     for k, var in pairs(ENV) do
@@ -130,7 +183,14 @@ function _M.resolve(t, getenv_fn)
       if v and v ~= "" then cfg[k] = v end
     end
   end
-  for k, v in pairs(t) do cfg[k] = v end
+  for k, v in pairs(t) do
+    if BOOLEAN[k] then
+      local b, berr = _M.boolean(k, v)
+      if b == nil then return nil, berr end
+      v = b
+    end
+    cfg[k] = v
+  end
   cfg.env, cfg.profile_file = nil, nil
 
   cfg.region = cfg.region or "na"
@@ -148,6 +208,9 @@ function _M.resolve(t, getenv_fn)
       return nil, "spapi: " .. k .. " must be an http:// or https:// URL (got scheme '" .. _M.scheme(cfg[k]) .. "')"
     end
   end
+  local ok, ierr = _M.secure_enough(cfg, cfg.endpoint, "endpoint")
+  if ok then ok, ierr = _M.secure_enough(cfg, cfg.lwa_endpoint, "lwa_endpoint") end
+  if not ok then return nil, ierr end
   cfg.endpoint = cfg.endpoint:gsub("/+$", "")
   cfg.timeout = cfg.timeout or 30
   cfg.connect_timeout = cfg.connect_timeout or 10
@@ -157,6 +220,10 @@ function _M.resolve(t, getenv_fn)
   cfg.retry_base = cfg.retry_base or 0.5
   cfg.retry_cap = cfg.retry_cap or 20
   if cfg.verify == nil then cfg.verify = true end
+  if cfg.verify == false and not warned_verify then
+    warned_verify = true
+    warn("spapi: warning: verify = false: TLS certificates and host names are not checked")
+  end
   return cfg
 end
 

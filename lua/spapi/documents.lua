@@ -30,6 +30,9 @@ local function exchange(client, op, what, req)
     return fail(op, "InvalidURL", "the document's " .. what .. " URL must be http:// or https:// (got scheme '"
       .. config.scheme(req.url) .. "')", { kind = "config" })
   end
+  -- a pre-signed URL is a credential: not in clear to another machine unless allowed
+  local secure, why = config.secure_enough(client.cfg, req.url, "the document's " .. what .. " URL")
+  if not secure then return fail(op, "InsecureURL", why:gsub("^spapi: ", ""), { kind = "config" }) end
   local max_retries = client.cfg.max_retries
   local attempts, resp, kind, msg = 0, nil, nil, nil
   repeat
