@@ -159,6 +159,9 @@ function _M.new(t)
   self.limiter = ratelimit.new(self.store, { scale = cfg.rate_scale, margin = cfg.rate_margin })
   self.sp_id = cfg.selling_partner_id or auth.fingerprint(s.client_id, s.refresh_token or "grantless")
   self.auth = auth.new(cfg, s, self.store, function(req) return self:_send(req) end)
+  -- on Amazon's hosts: the endpoint's region (marketplaces are checked against
+  -- it) and whether it is production (sandbox-only operations are refused there)
+  self.endpoint_region, self.production = config.endpoint_region(cfg.endpoint)
   self.debug = cfg.debug
   self.cfg.debug = nil
   for key in pairs(operations.apis) do self[key] = api_proxy(self, key) end
@@ -254,6 +257,10 @@ function Client:_plan(name, level)
   local plan = plans[name]
   if plan then return plan end
   local full, api, op_name, op = resolve(name, level + 1)
+  if op.sandbox_only and self.production then
+    error(fmt("spapi: %s is a sandbox-only operation (x-amzn-api-sandbox-only in the model): it cannot be "
+      .. "called on the production endpoint %s (use sandbox = true)", full, self.cfg.endpoint), level + 1)
+  end
   local idempotent = op.idempotent
   if idempotent == nil then idempotent = op.method ~= "POST" and op.method ~= "PATCH" end
   plan = {
@@ -292,6 +299,12 @@ local function check_opts(plan, opts, level)
   end
 end
 
+-- a marketplace of another region than the endpoint's is refused before sending
+local function check_marketplaces(self, plan, params, level)
+  local msg = config.foreign_marketplace(self.endpoint_region, self.cfg.endpoint, params)
+  if msg then error(fmt("spapi: %s: %s", plan.name, msg), level + 1) end
+end
+
 -- the job of a call to plan's operation; errors at the caller's level + 1
 function new_job(self, plan, params, opts, level)
   if params ~= nil and type(params) ~= "table" then
@@ -300,6 +313,7 @@ function new_job(self, plan, params, opts, level)
   local cfg, job = self.cfg, plan.spare
   local url, headers, body = plan.build(params, cfg.endpoint, job and job.headers)
   if not url then error(headers, level + 1) end
+  if params and self.endpoint_region then check_marketplaces(self, plan, params, level + 1) end
   if opts == nil then opts = NO_OPTS else check_opts(plan, opts, level + 1) end
   -- the deadline (job.deadline, monotonic) is set when the call starts: by
   -- run_job's first attempt, or by batch for all its jobs at once

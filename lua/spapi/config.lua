@@ -42,9 +42,84 @@ for _, m in ipairs({
   _M.marketplaces[m[2]] = rec
 end
 
---- Marketplace record by id or country code ("US", "ATVPDKIKX0DER").
+-- codes people use that are not the ISO country code
+local ALIASES = { UK = "GB" }
+
+--- Marketplace record by id or country code ("US", "ATVPDKIKX0DER", "uk");
+--- an unknown one raises, listing the known codes.
 function _M.marketplace(key)
-  return _M.marketplaces[key] or _M.marketplaces[tostring(key):upper()]
+  local m = _M.marketplaces[key]
+  if m then return m end
+  if type(key) == "string" then
+    local up = key:upper()
+    m = _M.marketplaces[ALIASES[up] or up]
+    if m then return m end
+  end
+  local codes = {}
+  for k, rec in pairs(_M.marketplaces) do
+    if k == rec.country then codes[#codes + 1] = k end
+  end
+  for k in pairs(ALIASES) do codes[#codes + 1] = k end
+  table.sort(codes)
+  error(fmt("spapi.marketplace: unknown marketplace %s (known: %s, or a marketplace id)",
+    type(key) == "string" and ("'" .. key .. "'") or tostring(key), table.concat(codes, ", ")), 2)
+end
+
+--- The region of an endpoint on Amazon's hosts, and whether it is production:
+--- "https://sellingpartnerapi-eu.amazon.com" → "eu", true; the sandbox host →
+--- "eu", false; any other host → nil.
+function _M.endpoint_region(endpoint)
+  local host = type(endpoint) == "string" and endpoint:match("^%a[%w+.%-]*://([^/?#]*)")
+  if not host then return nil end
+  host = host:gsub("^.*@", ""):gsub(":%d*$", ""):lower()
+  local sandbox, r = host:match("^(.-)sellingpartnerapi%-(%a%a)%.amazon%.com%.?$")
+  if not r or not _M.regions[r] or (sandbox ~= "" and sandbox ~= "sandbox.") then return nil end
+  return r, sandbox == ""
+end
+
+-- marketplace ids in a parameter value (an id, a comma-separated list, or an array)
+local function each_id(v, fn)
+  if type(v) == "string" then
+    for id in v:gmatch("[^,%s]+") do
+      local r = fn(id)
+      if r then return r end
+    end
+  elseif type(v) == "table" then
+    for _, id in ipairs(v) do
+      if type(id) == "string" then
+        local r = fn(id)
+        if r then return r end
+      end
+    end
+  end
+end
+
+local MARKETPLACE_PARAMS = { "marketplaceId", "marketplaceIds", "MarketplaceId", "MarketplaceIds" }
+
+--- A message when an operation's parameters (or its body's top level) name a
+--- marketplace of another region than `region` (the endpoint's); else nil.
+function _M.foreign_marketplace(region, endpoint, params)
+  local function check(where, t)
+    if type(t) ~= "table" then return nil end
+    for _, name in ipairs(MARKETPLACE_PARAMS) do
+      local msg = each_id(t[name], function(id)
+        local m = _M.marketplaces[id]
+        if m and m.id == id and m.region ~= region then
+          return fmt("%s%s %s (%s) is a marketplace of region %s, but the endpoint %s is region %s",
+            where, name, id, m.country, m.region, endpoint, region)
+        end
+      end)
+      if msg then return msg end
+    end
+  end
+  local msg = check("", params)
+  if msg then return msg end
+  for k, v in pairs(params) do -- the body, under `body` or its model name
+    if type(v) == "table" and type(k) == "string" then
+      msg = check(k .. ".", v)
+      if msg then return msg end
+    end
+  end
 end
 
 --- Whether u is an http:// or https:// URL: the only schemes spapi sends to
