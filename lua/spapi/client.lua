@@ -320,6 +320,7 @@ function new_job(self, plan, params, opts, level)
   if job and job.headers == headers then -- the finished job of an earlier call, made new
     plan.spare = nil
     job.url, job.body, job.opts, job.attempts, job.deadline, job.reauthed = url, body, opts, 0, false, nil
+    job.resent = nil
     return job
   end
   return {
@@ -418,10 +419,55 @@ function Client:_maybe_retry(job, err, delay)
   return "retry", delay
 end
 
+-- Creates keyed by an id the caller chooses (and re-sent after a lost answer,
+-- see SAFE_POSTS): a duplicate-id answer to a re-send means an earlier attempt
+-- made it. `get` fetches it by `key`; `same` tells whether the one found is the
+-- one sent (not an older one that had the id).
+local KEYED_CREATES = {
+  ["fulfillment_outbound.createFulfillmentOrder"] = {
+    get = "fulfillment_outbound.getFulfillmentOrder", key = "sellerFulfillmentOrderId",
+    same = function(sent, found)
+      local p = type(found) == "table" and found.payload
+      local o = type(p) == "table" and p.fulfillmentOrder
+      if type(o) ~= "table" or o.displayableOrderId ~= sent.displayableOrderId then return false end
+      local ids = {}
+      for _, it in ipairs(type(p.fulfillmentOrderItems) == "table" and p.fulfillmentOrderItems or {}) do
+        ids[tostring(it.sellerFulfillmentOrderItemId)] = true
+      end
+      for _, it in ipairs(type(sent.items) == "table" and sent.items or {}) do
+        if not ids[tostring(it.sellerFulfillmentOrderItemId)] then return false end
+      end
+      return true
+    end,
+  },
+}
+
+local function duplicate_answer(err)
+  local text = (tostring(err.code or "") .. " " .. tostring(err.message or "") .. " "
+    .. tostring(err.details or "")):lower()
+  return text:find("duplicate", 1, true) ~= nil or text:find("already exist", 1, true) ~= nil
+end
+
+-- A re-sent create answered "duplicate": fetch what the first attempt made.
+-- → response, body (the fetch's: the order) | nil when it is not the one sent
+function Client:_resent_create(job, meta)
+  local keyed = KEYED_CREATES[job.plan.name]
+  local sent = type(job.body) == "string" and json.decode(job.body) or job.body
+  local id = type(sent) == "table" and sent[keyed.key]
+  if type(id) ~= "string" then return nil end
+  local body, resp = self:call(keyed.get, { [keyed.key] = id },
+    { deadline = max(0, job.deadline - clock.monotonic()) })
+  if not body or not keyed.same(sent, body) then return nil end
+  resp.operation, resp.attempts, resp.recovered = job.plan.name, job.attempts, "duplicate"
+  resp.create_response = meta
+  return resp, body
+end
+
 -- A failed exchange (no response). → "error", err | "retry", delay
 function Client:_lost(job, msg, kind)
   local before_send = kind == "connect" or kind == "resolve"
   local again = before_send or idempotent(job)
+  if again and not before_send then job.resent = true end -- the lost attempt may have been applied
   local err = errors.new{ kind = kind, code = NET_CODES[kind] or "NetworkError", message = msg,
     operation = job.plan.name, retryable = true, maybe_applied = not again }
   if again then return self:_maybe_retry(job, err) end
@@ -480,7 +526,10 @@ function outcome(self, job, status, headers, raw, request_id, limit)
     local err = errors.new{ kind = "decode", code = "InvalidJSON", status = status, operation = plan.name,
       message = "response is not valid JSON: " .. tostring(derr), request_id = meta.request_id,
       retryable = true }
-    if idempotent(job) then return self:_maybe_retry(job, err) end
+    if idempotent(job) then
+      job.resent = true
+      return self:_maybe_retry(job, err)
+    end
     -- the server took it (2xx): sending it again could do it twice
     err.retryable, err.maybe_applied, err.attempts = false, true, job.attempts
     return "error", err
@@ -489,6 +538,10 @@ function outcome(self, job, status, headers, raw, request_id, limit)
   local decoded = (raw and raw ~= "") and json.decode(raw) or nil
   local err = errors.from_response(plan.name, status, headers, decoded, raw)
   err.response = meta
+  if status == 400 and job.resent and KEYED_CREATES[plan.name] and duplicate_answer(err) then
+    local found, order = self:_resent_create(job, meta)
+    if found then return "done", order, found end
+  end
   if (status == 401 or status == 403) and not job.reauthed and errors.stale_token(err) then
     job.reauthed = true
     job.attempts = job.attempts - 1 -- a token refresh is not a retry
@@ -506,7 +559,10 @@ function outcome(self, job, status, headers, raw, request_id, limit)
     return self:_maybe_retry(job, err, d)
   end
   if status >= 500 then
-    if idempotent(job) then return self:_maybe_retry(job, err, retry_after(headers)) end
+    if idempotent(job) then
+      job.resent = true
+      return self:_maybe_retry(job, err, retry_after(headers))
+    end
     err.maybe_applied = true
   end
   err.attempts = job.attempts
