@@ -11,7 +11,7 @@
 --   region = na
 local _M = {}
 
-local getenv, type, pairs, tonumber, tostring = os.getenv, type, pairs, tonumber, tostring
+local getenv, type, pairs, ipairs, tonumber, tostring = os.getenv, type, pairs, ipairs, tonumber, tostring
 local fmt = string.format
 
 _M.regions = {
