@@ -19,8 +19,10 @@ local function dkey(kind, id) return "d:" .. kind .. ":" .. tostring(id) end
 
 -- The writes of one request, so that a request failing half-way (the store
 -- full, a handler error) leaves nothing behind: begin() before the handler,
--- rollback() if it raised, finish() when it returned. Each key's value before
--- the request's first write to it is kept (false: absent).
+-- rollback() if it raised, finish() when it returned. Each document key's value
+-- before the request's first write to it is kept (false: absent). Counters are
+-- not taken back: another request may have counted since, and an id taken
+-- twice would be worse than a gap.
 local function journal_of() return ngx.ctx.spapi_journal end
 
 local function remember(key)
@@ -68,7 +70,6 @@ end
 local function index(kind, id)
   local d = dict()
   if d:get("p:" .. kind .. ":" .. tostring(id)) then return end
-  remember("n:" .. kind)
   local n = d:incr("n:" .. kind, 1, 0)
   store("i:" .. kind .. ":" .. n, tostring(id))
   store("p:" .. kind .. ":" .. tostring(id), n)
@@ -143,7 +144,6 @@ function _M.ids(kind)
 end
 
 function _M.incr(key, by)
-  remember("c:" .. key)
   return (dict():incr("c:" .. key, by or 1, 0))
 end
 
