@@ -33,6 +33,21 @@ describe("client: stale access tokens", function()
     assert.equal(1, tokens_issued())
   end)
 
+  it("refreshes when the answer says, in details, that the token expired", function()
+    local sp = client()
+    assert(sp.fulfillment_outbound.getFeatures{ marketplaceId = MP })
+    local issued = tokens_issued()
+    -- the next answer is Amazon's expired-token 403, word for word
+    assert(sb.control("/_sandbox/faults", { operation = "fulfillment_outbound.getFeatures", kind = "status",
+      status = 403, count = 1, body = { errors = { { code = "Unauthorized",
+        message = "Access to requested resource is denied.",
+        details = "The access token you provided has expired." } } } }))
+    local body, resp = sp.fulfillment_outbound.getFeatures{ marketplaceId = MP }
+    assert.is_table(body, tostring(resp))
+    assert.equal(1, resp.attempts)
+    assert.equal(issued + 1, tokens_issued())
+  end)
+
   it("refreshes only once when the new token is refused too", function()
     local refused = 0
     local sp = client{ debug = function(ev)
