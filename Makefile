@@ -1,5 +1,6 @@
 # spapi — Lua module with a C core for Amazon's Selling Partner API.
-# `make` builds the C core for Lua 5.4 and LuaJIT in build/; `make test` runs every test.
+# `make` builds the C core for Lua 5.4 and LuaJIT in build/ (it installs nothing);
+# `make test` and `make demo` first run `make deps`, which installs what is missing.
 LUA          ?= lua5.4
 LUAJIT       ?= luajit
 LUA_VERSION  ?= 5.4
@@ -10,7 +11,7 @@ DESTDIR      ?=
 LUA_CMODDIR  ?= $(PREFIX)/lib/lua/$(LUA_VERSION)
 LUA_LMODDIR  ?= $(PREFIX)/share/lua/$(LUA_VERSION)
 BINDIR       ?= $(PREFIX)/bin
-MODELS       ?= ../shared/models
+MODELS       ?= $(shell scripts/models.sh)
 CC           ?= cc
 CFLAGS       ?= -O2 -g
 WARN         ?= -Wall -Wextra -Werror
@@ -24,8 +25,9 @@ CORE = build/$(LUA_VERSION)/spapi/core.so
 
 .PHONY: all deps build build-jit test bench install operations rockspec clean valgrind demo
 
-all: deps build $(if $(filter 5.4,$(LUA_VERSION)),build-jit)
+all: build $(if $(filter 5.4,$(LUA_VERSION)),build-jit)
 
+# the Debian packages to build, test and run the sandbox (apt-get; root or sudo)
 deps:
 	@scripts/deps.sh --check 2>/dev/null || scripts/deps.sh
 
@@ -41,17 +43,23 @@ build-jit:
 	  $(MAKE) --no-print-directory build LUA_VERSION=5.1 LUA_INCDIR=$(LUAJIT_INCDIR); \
 	else echo "LuaJIT headers not found in $(LUAJIT_INCDIR): skipping the 5.1 build"; fi
 
-# Regenerate the operation tables from Amazon's models (committed; never hand-edit).
+# Regenerate the operation tables and the schemas from Amazon's models (committed; never hand-edit).
 operations:
+	@[ -n "$(MODELS)" ] || { echo "make operations: no models found (MODELS=dir or SPAPI_MODELS=dir; see scripts/models.sh)" >&2; exit 1; }
+	@mkdir -p lua/spapi/schemas
 	$(LUA) tools/gen_operations.lua $(MODELS) lua/spapi/operations
+	$(LUA) tools/gen_schemas.lua $(MODELS) lua/spapi/schemas
+	$(LUA) tools/gen_feed_schema.lua $(MODELS)/schemas/listings-feed-schema-v2.json lua/spapi/schemas/listings_feed.lua
 
 rockspec:
 	$(LUA) tools/gen_rockspec.lua > spapi-scm-1.rockspec
 
-test: all
+test: deps
+	@$(MAKE) --no-print-directory all
 	@scripts/test.sh
 
-demo: all
+demo: deps
+	@$(MAKE) --no-print-directory all
 	@scripts/demo.sh $(EXAMPLES)
 
 bench: all

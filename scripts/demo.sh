@@ -14,7 +14,9 @@ eval "$(echo "$out" | grep -E '^export ')"
 # any well-formed credentials work against the sandbox
 export LWA_CLIENT_ID=amzn1.application-oa2-client.demo LWA_CLIENT_SECRET=demo-secret LWA_REFRESH_TOKEN='Atzr|demo'
 export SPAPI_DEMO_GENERATE=1
-[ $# -gt 0 ] || set -- examples/vdf_workflow.lua examples/mcf_order.lua
+[ $# -gt 0 ] || set -- examples/vdf_workflow.lua examples/mcf_order.lua \
+  examples/mcf_ship_order.lua \
+  examples/mli_sync_inventory.lua
 for ex in "$@"; do
   echo "== $ex"
   lua5.4 "$ex"

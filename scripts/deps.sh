@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install what spapi needs to build, test and run its sandbox, from Debian's packages.
 # `scripts/deps.sh --check` only reports (exit 1 when something is missing).
-# Run by make when a dependency is missing; needs root (or sudo) to install.
+# Run by `make deps` (which `make test` and `make demo` run first); needs root (or sudo) to install.
 set -euo pipefail
 PKGS=(
   build-essential pkg-config
@@ -10,20 +10,20 @@ PKGS=(
   lua-cjson lua-busted
   libcurl4-openssl-dev libssl-dev zlib1g-dev
   nginx libnginx-mod-http-lua lua-resty-core
-  curl valgrind wrk luarocks nodejs npm python3
+  curl valgrind wrk luarocks nodejs npm
 )
 missing=()
 for p in "${PKGS[@]}"; do
   st=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
   [ "$st" = installed ] || missing+=("$p")
 done
-# nodejs/npm/python3 may come from outside Debian (e.g. a preinstalled toolchain)
+# nodejs/npm may come from outside Debian (e.g. a preinstalled toolchain); they run
+# Prism (scripts/prism.sh) for the conformance specs
 filtered=()
 for p in "${missing[@]}"; do
   case "$p" in
     nodejs) command -v node >/dev/null 2>&1 && continue ;;
     npm) command -v npm >/dev/null 2>&1 && continue ;;
-    python3) command -v python3 >/dev/null 2>&1 && continue ;;
   esac
   filtered+=("$p")
 done

@@ -15,6 +15,12 @@
 #include "lua.h"
 #include "lauxlib.h"
 
+/* LuaJIT's headers say LUA_VERSION_NUM 501 too; only theirs define LUA_LJDIR. The Lua
+ * layer needs 5.2+ (load of a string, goto, ...) or LuaJIT's extensions of 5.1. */
+#if LUA_VERSION_NUM < 502 && !defined(LUA_LJDIR)
+#error "spapi needs Lua 5.4 or LuaJIT, not PUC Lua 5.1: build with luarocks --lua-version 5.4 (or for LuaJIT, see the README)"
+#endif
+
 #if LUA_VERSION_NUM < 502
 
 static inline void spapi_compat_setfuncs(lua_State *L, const luaL_Reg *l, int nup) {

@@ -295,6 +295,15 @@ local function build_param(doc, p)
   return out
 end
 
+-- The definition name of an operation's body (lua/spapi/schemas/<api>.lua
+-- holds it, and the body's schema under operations.<name>.body).
+local function body_schema(params)
+  for _, p in ipairs(params) do
+    if p["in"] == "body" then return p.schema end
+  end
+  return nil
+end
+
 local function build_operation(doc, api, path, method, item, op)
   local desc = op.description or ""
   local rate, burst = usage_plan(desc)
@@ -374,6 +383,7 @@ local function build_operation(doc, api, path, method, item, op)
     success = code,
     response_type = response_type,
     response_schema = resp and ref_name(resp.schema) or nil,
+    body_schema = body_schema(params),
   }
   return o
 end
@@ -397,6 +407,8 @@ local function fmt_string(s)
     return string.format("\\%03d", c:byte())
   end) .. '"'
 end
+
+M.fmt_number, M.fmt_string = fmt_number, fmt_string -- (tools/gen_schemas.lua prints as this does)
 
 local IDENT = "^[%a_][%w_]*$"
 local KEYWORDS = {}
@@ -424,7 +436,7 @@ for i, k in ipairs({
   "name", "in", "required", "type", "format", "schema", "body_required", "body_dates", "enum", "items",
   "collection_format", "min_items", "max_items", "minimum", "maximum", "min_length", "max_length",
   "pattern", "default",
-  "params", "paging", "token", "param", "exclusive", "success", "response_type", "response_schema",
+  "params", "paging", "token", "param", "exclusive", "success", "response_type", "response_schema", "body_schema",
   "operations",
 }) do ORDER[k] = i end
 

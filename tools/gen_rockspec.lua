@@ -46,8 +46,18 @@ w([[      },
       libdirs = { "$(CURL_LIBDIR)", "$(OPENSSL_LIBDIR)", "$(ZLIB_LIBDIR)" },
       defines = { "_POSIX_C_SOURCE=200809L" },
     },]])
+-- x/init.lua is module x (luarocks installs it as x.lua), unless x.lua exists too:
+-- then it is module x.init (spapi/sandbox.lua launches nginx, spapi/sandbox/init.lua
+-- runs inside it), so neither overwrites the other.
+local present, seen = {}, {}
+for _, f in ipairs(lua_files) do present[f] = true end
 for _, f in ipairs(lua_files) do
-  local mod = f:gsub("%.lua$", ""):gsub("/init$", ""):gsub("/", ".")
+  local base = f:gsub("%.lua$", "")
+  local pkg = base:match("^(.*)/init$")
+  if pkg and not present[pkg .. ".lua"] then base = pkg end
+  local mod = base:gsub("/", ".")
+  if seen[mod] then error("gen_rockspec: " .. f .. " and " .. seen[mod] .. " are both module " .. mod, 0) end
+  seen[mod] = f
   w(string.format('    ["%s"] = "lua/%s",', mod, f))
 end
 w([[  },

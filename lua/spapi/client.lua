@@ -9,7 +9,7 @@ local Client = {}
 
 local config = require "spapi.config"
 local errors = require "spapi.errors"
-local builder = require "spapi.builder"
+local request = require "spapi.request"
 local json = require "spapi.json"
 local auth = require "spapi.auth"
 local ratelimit = require "spapi.ratelimit"
@@ -264,7 +264,7 @@ function Client:_plan(name, level)
   local idempotent = op.idempotent
   if idempotent == nil then idempotent = op.method ~= "POST" and op.method ~= "PATCH" end
   plan = {
-    name = full, op = op, method = op.method, build = builder.compile(api, op_name),
+    name = full, op = op, method = op.method, build = request.compile(api, op_name),
     rate = op.rate, burst = op.burst, rl_key = self.sp_id .. ":" .. full,
     idempotent = idempotent or SAFE_POSTS[full] or false,
     scope = op.grantless and (op.scope or GRANTLESS_SCOPE) or nil,

@@ -18,7 +18,8 @@ _M.now = clock.now
 setmetatable(_M, { __index = function(t, k)
   -- lazily loaded parts (keep `require "spapi"` cheap)
   local mods = { sigv4 = "spapi.sigv4", sandbox = "spapi.sandbox", pages = "spapi.pages",
-                 redact = "spapi.redact", store = "spapi.store.memory" }
+                 redact = "spapi.redact", store = "spapi.store.memory",
+                 journal = "spapi.journal", labels = "spapi.labels", progress = "spapi.progress" }
   if mods[k] then
     local m = require(mods[k])
     rawset(t, k, m)

@@ -82,15 +82,22 @@ local function is_root()
   return out == "0"
 end
 
---- Lua search paths for code running inside nginx (LuaJIT): this tree's lua/
---- and its LuaJIT build of the C core.
+--- Lua search paths for code running inside nginx (LuaJIT): the directory holding
+--- spapi's Lua files (root), then LuaJIT's own defaults (";;"). The C core for LuaJIT
+--- is looked for beside it: build/5.1 in the source tree, lib/lua/5.1 of an install
+--- prefix or rocks tree (<prefix>/share/lua/<version> holds the Lua files).
 function _M.lua_paths(root, extra)
   root = root or source_root()
-  local top = root:match("^(.*)/lua$") or root .. "/.."
   local lpath = fmt("%s%s/?.lua;%s/?/init.lua;;", extra and (extra .. ";") or "", root, root)
-  local cpath = fmt("%s/build/5.1/?.so;%s/../../lib/lua/5.1/?.so;;", top, root)
-  return lpath, cpath
+  local prefix = root:match("^(.*)/share/lua/[%d%.]+$")
+  local cdir = prefix and (prefix .. "/lib/lua/5.1") or ((root:match("^(.*)/lua$") or (root .. "/..")) .. "/build/5.1")
+  return lpath, cdir .. "/?.so;;"
 end
+
+-- The variables through which the Lua of the caller would leak into nginx's LuaJIT:
+-- nginx starts with them unset, so ";;" means LuaJIT's defaults (not, say, the 5.4
+-- paths `luarocks path` exported, whose cjson.so LuaJIT cannot load).
+local LUA_ENV = { "LUA_PATH", "LUA_CPATH", "LUA_PATH_5_1", "LUA_CPATH_5_1", "LUA_INIT", "LUA_INIT_5_1" }
 
 --- Write the config and start nginx.
 -- opts.dir     private directory (created)
@@ -150,7 +157,7 @@ function _M.start(opts)
     _M.stop_dir(dir)
   end
 
-  local cmd = fmt("%s -p %s -c %s -e %s 2>>%s", shell_quote(bin), shell_quote(dir),
+  local cmd = fmt("env -u %s %s -p %s -c %s -e %s 2>>%s", table.concat(LUA_ENV, " -u "), shell_quote(bin), shell_quote(dir),
     shell_quote(conf_path), shell_quote(dir .. "/logs/error.log"),
     shell_quote(dir .. "/logs/startup.log"))
   local started = run(cmd)

@@ -181,7 +181,7 @@ describe("spapi.request.build", function()
 
     it("takes a single body parameter under its own name or as body, not both", function()
       local payload = { supplySourceCode = "SRC-1", alias = "Main", address = { name = "W", addressLine1 = "x",
-                        countryCode = "US" } }
+                        stateOrRegion = "WA", countryCode = "US" } }
       local a = build("supply_sources", "createSupplySource", { payload = payload })
       local b = build("supply_sources", "createSupplySource", { body = payload })
       assert.same(json.decode(a.body), json.decode(b.body))
@@ -307,12 +307,24 @@ describe("spapi.request.build", function()
     assert.equal("/mfn/v0/shipments/{shipmentId}", json.decode(r.body).restrictedResources[1].path)
   end)
 
-  it("translates the models' simple regexes to Lua patterns", function()
-    local p = request._regex_to_lua("^[a-zA-Z0-9]+$")
-    assert.truthy(("abc123"):find(p)); assert.falsy(("ab-c"):find(p))
-    local u = request._regex_to_lua("[0-9a-fA-F]{8}-[0-9a-fA-F]{4}")
-    assert.truthy(("x0123abcd-ffffy"):find(u)); assert.falsy(("0123abc-ffff"):find(u))
-    assert.is_nil(request._regex_to_lua("^(a|b)$"))
+  it("translates the models' regexes to Lua patterns, groups included", function()
+    local validate = require "spapi.validate"
+    local function matches(re, s)
+      for _, p in ipairs(assert(validate.patterns(re), re)) do if s:find(p) then return true end end
+      return false
+    end
+    assert.is_true(matches("^[a-zA-Z0-9]+$", "abc123")); assert.is_false(matches("^[a-zA-Z0-9]+$", "ab-c"))
+    local u = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}"
+    assert.is_true(matches(u, "x0123abcd-ffffy")); assert.is_false(matches(u, "0123abc-ffff"))
+    assert.is_true(matches("^(a|b)$", "b")); assert.is_false(matches("^(a|b)$", "ab"))
+    local version = "^[1-9](\\.[1-9])?$" -- merchant fulfillment's label format version
+    assert.is_true(matches(version, "1")); assert.is_true(matches(version, "2.1"))
+    assert.is_false(matches(version, "2.")); assert.is_false(matches(version, "0.1"))
+    local email = "^([a-zA-Z0-9_\\-\\.]+)@([a-zA-Z0-9_\\-\\.]+)\\.([a-zA-Z]{2,5})$"
+    assert.is_true(matches(email, "ops.team@example.co")); assert.is_false(matches(email, "ops@example"))
+    assert.is_false(matches(email, "ops@example.toolongtld"))
+    -- a repeated group is beyond a Lua pattern: left to the server
+    assert.is_nil(validate.patterns("^(ab)+$"))
   end)
 end)
 
@@ -362,11 +374,15 @@ describe("spapi.request.build edge cases", function()
 end)
 
 describe("spapi.request.build date-times inside bodies", function()
+  local function item(n)
+    return { itemSequenceNumber = n, shippedQuantity = { amount = 1, unitOfMeasure = "Each" } }
+  end
   local function confirmation(shipped)
-    return { shipmentConfirmations = {
-      { purchaseOrderNumber = "PO-1", shipmentDetails = { shippedDate = shipped, shipmentStatus = "SHIPPED" } },
-      { purchaseOrderNumber = "PO-2", shipmentDetails = { shippedDate = "2026-11-20T10:00:00Z" } },
-    } }
+    local function one(po, when, status)
+      return { purchaseOrderNumber = po, sellingParty = { partyId = "S" }, shipFromParty = { partyId = "W" },
+               shipmentDetails = { shippedDate = when, shipmentStatus = status }, items = { item(1) } }
+    end
+    return { shipmentConfirmations = { one("PO1", shipped, "SHIPPED"), one("PO2", "2026-11-20T10:00:00Z", "SHIPPED") } }
   end
 
   it("turns Unix seconds where the model has a date-time into ISO 8601, at any depth", function()
@@ -390,13 +406,79 @@ describe("spapi.request.build date-times inside bodies", function()
     assert.matches('"extra":%[%]', r.body)
   end)
 
-  it("sends what is not Unix seconds as it is", function()
-    for _, v in ipairs({ "tomorrow", 1e300, true }) do
-      local r = build("vendor_df_shipping", "submitShipmentConfirmations", { body = confirmation(v) })
-      assert.equal(v, json.decode(r.body).shipmentConfirmations[1].shipmentDetails.shippedDate)
-    end
+  it("refuses what is neither ISO 8601 nor Unix seconds, naming the field", function()
+    local at = "body.shipmentConfirmations[1].shipmentDetails.shippedDate"
+    raises(at .. " must be an ISO 8601 date-time such as 2024-01-02T03:04:05Z, or Unix seconds (got \"tomorrow\")",
+      function() build("vendor_df_shipping", "submitShipmentConfirmations", { body = confirmation("tomorrow") }) end)
+    raises(at .. " must be a date-time string or Unix seconds (got number)", function()
+      build("vendor_df_shipping", "submitShipmentConfirmations", { body = confirmation(1e300) })
+    end)
+    raises(at .. " must be a date-time string or Unix seconds (got boolean)", function()
+      build("vendor_df_shipping", "submitShipmentConfirmations", { body = confirmation(true) })
+    end)
     -- a JSON string body is not touched
     local text = '{"shipmentConfirmations":[{"shipmentDetails":{"shippedDate":1700000000}}]}'
     assert.equal(text, build("vendor_df_shipping", "submitShipmentConfirmations", { body = text }).body)
+  end)
+end)
+
+describe("spapi.request.compile", function()
+  local BASE = "https://sellingpartnerapi-na.amazon.com"
+
+  it("gives the client's url, headers and body, the same request build gives", function()
+    local mcf = require "spapi.operations.fulfillment_outbound"
+    local f = request.compile(mcf, "listAllFulfillmentOrders")
+    local params = { queryStartDate = 1700000000, nextToken = "n+1" }
+    local url, headers, body = f(params, BASE)
+    local r = build(mcf, "listAllFulfillmentOrders", params)
+    assert.equal(BASE .. r.path .. "?" .. r.query, url)
+    assert.equal(BASE .. "/fba/outbound/2020-07-01/fulfillmentOrders?queryStartDate=2023-11-14T22%3A13%3A20Z"
+      .. "&nextToken=n%2B1", url)
+    assert.same(r.headers, headers)
+    assert.is_nil(body)
+    assert.equal("/fba/outbound/2020-07-01/fulfillmentOrders/A%201", (request.compile(mcf, "getFulfillmentOrder")(
+      { sellerFulfillmentOrderId = "A 1" })))
+  end)
+
+  it("fills a headers table given again: the access token stays, what the last call set goes", function()
+    local f = request.compile(require "spapi.operations.fulfillment_outbound_2026", "getOrder")
+    local _, h = f({ orderId = "O1", ["x-amzn-fulfillment-service-id"] = "svc" }, BASE)
+    assert.equal("svc", h["x-amzn-fulfillment-service-id"])
+    h["x-amz-access-token"] = "Atza|old"
+    local _, h2 = f({ orderId = "O2" }, BASE, h)
+    assert.equal(h, h2)
+    assert.is_nil(h2["x-amzn-fulfillment-service-id"])
+    assert.equal("Atza|old", h2["x-amz-access-token"])
+    assert.equal("application/json", h2.Accept)
+  end)
+
+  it("returns nil and build's message for a refused value or an unknown operation", function()
+    local mcf = require "spapi.operations.fulfillment_outbound"
+    local url, msg = request.compile(mcf, "getFulfillmentOrder")({ sellerFulfillmentOrderId = ("x"):rep(41) })
+    assert.is_nil(url)
+    assert.equal("spapi: fulfillment_outbound.getFulfillmentOrder: parameter 'sellerFulfillmentOrderId' "
+      .. "must be at most 40 characters (got 41)", msg)
+    url, msg = request.compile(mcf, "getFeatures")({ marketplaceID = "x" })
+    assert.is_nil(url)
+    assert.equal("spapi: fulfillment_outbound.getFeatures: unknown parameter 'marketplaceID' "
+      .. "(did you mean 'marketplaceId'?)", msg)
+    url, msg = request.compile(mcf, "getFeaturs")({})
+    assert.is_nil(url)
+    assert.equal("spapi: fulfillment_outbound.getFeaturs: unknown operation (did you mean 'getFeatures'?)", msg)
+  end)
+
+  it("builds an operation table of one's own, whose body has no generated schema", function()
+    local api = { api = "review", operations = { putThing = { method = "PUT", path = "/things/{id}/{part}", params = {
+      { name = "part", ["in"] = "path", required = true, type = "string" },
+      { name = "id", ["in"] = "path", required = true, type = "string" },
+      { name = "thing", ["in"] = "body", required = true, type = "object", body_required = { "name" } },
+    } } } }
+    local f = request.compile(api, "putThing")
+    local url, headers, body = f({ id = "a/b", part = "x", body = { name = "n" } }, "")
+    assert.equal("/things/a%2Fb/x", url)
+    assert.equal("application/json", headers["Content-Type"])
+    assert.equal('{"name":"n"}', body)
+    local _, msg = f({ id = "a", part = "x", thing = {} }, "")
+    assert.equal("spapi: review.putThing: parameter 'thing' is missing required property 'name'", msg)
   end)
 end)

@@ -425,4 +425,37 @@ describe("sandbox: Feeds", function()
     st = http("GET", FEEDS .. "/documents/no-such-document")
     assert.equal(404, st)
   end)
+
+  it("refuses ShipFromSupplySourceId and records ShipFromAddress, as the MLI guide says", function()
+    local of = require "spapi.feeds.order_fulfillment"
+    local good = of.build{ merchant_id = "M_SPEC", confirmations = { { amazon_order_id = "711-1234567-7654321",
+      date = "2026-12-01T10:00:00Z", carrier = "Bob's Bikes <local>", shipping_method = "Same day",
+      tracking_number = "BB-1", ship_from = { name = "Seattle store", address_line1 = "1 Main St", city = "Seattle",
+        state_or_region = "WA", postal_code = "98109", country_code = "US" } } } }
+    local bad = [[<?xml version="1.0" encoding="UTF-8"?>
+<AmazonEnvelope><Header><DocumentVersion>1.01</DocumentVersion><MerchantIdentifier>M_SPEC</MerchantIdentifier></Header>
+<MessageType>OrderFulfillment</MessageType>
+<Message><MessageID>1</MessageID><OrderFulfillment><AmazonOrderID>712-1234567-7654321</AmazonOrderID>
+<FulfillmentDate>2026-12-01T10:00:00Z</FulfillmentDate><FulfillmentData><CarrierCode>USPS</CarrierCode>
+<ShippingMethod>Ground</ShippingMethod><ShipperTrackingNumber>94001</ShipperTrackingNumber></FulfillmentData>
+<ShipFromSupplySourceId>5a5b8e5c-0d1e-4f00-9000-00000000d3f7</ShipFromSupplySourceId>
+</OrderFulfillment></Message></AmazonEnvelope>]]
+    local g = create_feed("POST_ORDER_FULFILLMENT_DATA", upload(good, "text/xml; charset=UTF-8"))
+    local b = create_feed("POST_ORDER_FULFILLMENT_DATA", upload(bad, "text/xml; charset=UTF-8"))
+    advance(60)
+    local report = assert(of.decode_report((result_document(get_feed(b)))))
+    assert.equal(1, report.errors)
+    assert.matches("ShipFromSupplySourceId is not supported", report.results[1].description)
+    report = assert(of.decode_report((result_document(get_feed(g)))))
+    assert.same({ 1, 1, 0 }, { report.processed, report.successful, report.errors })
+    local ships = assert(sandbox.control("/_sandbox/programs/feeds/shipments",
+      { amazonOrderId = "711-1234567-7654321" })).shipments
+    assert.equal(1, #ships)
+    assert.equal("Other", ships[1].carrierCode)
+    assert.equal("Bob's Bikes <local>", ships[1].carrierName)
+    assert.equal("Seattle store", ships[1].shipFromAddress.Name)
+    assert.equal("98109", ships[1].shipFromAddress.PostalCode)
+    assert.equal(0, #assert(sandbox.control("/_sandbox/programs/feeds/shipments",
+      { amazonOrderId = "712-1234567-7654321" })).shipments)
+  end)
 end)

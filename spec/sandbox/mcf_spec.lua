@@ -357,3 +357,183 @@ describe("sandbox: MCF 2026-07-04", function()
     assert.equal(404, (http("GET", B26 .. "/orders/NOPE")))
   end)
 end)
+
+-- The options MCF documents, with their effect: fulfillment policies, BLOCK_AMZL,
+-- ScheduledDelivery with a delivery window, quantity updates, returns processed.
+describe("sandbox: MCF options", function()
+  local sb, token
+
+  local function http(method, path, o)
+    o = o or {}
+    o.token = o.token or token
+    local status, headers, body = H.sandbox_http(method, path, o)
+    assert(status, headers)
+    if status < 300 then schema.assert_valid(method, path, status, body) end
+    return status, body
+  end
+  local function advance(seconds) assert(sb.control("/_sandbox/clock", { advance = seconds })) end
+  local function get(id)
+    local st, b = http("GET", BASE .. "/fulfillmentOrders/" .. id)
+    assert.equal(200, st)
+    return b.payload
+  end
+  local function stock(sku)
+    local _, body = http("GET", "/fba/inventory/v1/summaries", { query = {
+      granularityType = "Marketplace", granularityId = MP, marketplaceIds = MP, details = "true", sellerSkus = sku } })
+    local d = body.payload.inventorySummaries[1].inventoryDetails
+    return d.fulfillableQuantity, d.reservedQuantity.totalReservedQuantity, d.unfulfillableQuantity.totalUnfulfillableQuantity
+  end
+  local SHORT = { { sellerSku = "SKU-LOW-STOCK", sellerFulfillmentOrderItemId = "a", quantity = 5 },
+    { sellerSku = "SKU-TEE-M", sellerFulfillmentOrderItemId = "b", quantity = 1 } }
+
+  before_each(function()
+    sb = H.sandbox{ reset = true }
+    assert(sb.control("/_sandbox/config", { rate_scale = 100 }))
+    token = H.sandbox_token()
+  end)
+
+  it("FillAllAvailable ships what there is and cancels the rest", function()
+    assert.equal(200, (http("POST", BASE .. "/fulfillmentOrders", { body = order_body("FAA-1", SHORT,
+      { fulfillmentPolicy = "FillAllAvailable" }) })))
+    advance(7300)
+    local p = get("FAA-1")
+    assert.equal("CompletePartialled", p.fulfillmentOrder.fulfillmentOrderStatus)
+    assert.equal("FillAllAvailable", p.fulfillmentOrder.fulfillmentPolicy)
+    assert.equal(3, p.fulfillmentOrderItems[1].cancelledQuantity)
+    assert.equal(0, p.fulfillmentOrderItems[1].unfulfillableQuantity)
+    assert.equal(0, p.fulfillmentOrderItems[2].cancelledQuantity)
+    assert.equal(2, p.fulfillmentShipments[1].fulfillmentShipmentItem[1].quantity)
+    assert.equal("SHIPPED", p.fulfillmentShipments[1].fulfillmentShipmentStatus)
+    assert.equal(0, (stock("SKU-LOW-STOCK")))
+  end)
+
+  it("FillAll ships what there is and stays Processing for the rest for 24 hours", function()
+    assert.equal(200, (http("POST", BASE .. "/fulfillmentOrders", { body = order_body("FA-1", SHORT,
+      { fulfillmentPolicy = "FillAll" }) })))
+    advance(7300)
+    local p = get("FA-1")
+    assert.equal("Processing", p.fulfillmentOrder.fulfillmentOrderStatus)
+    assert.equal("SHIPPED", p.fulfillmentShipments[1].fulfillmentShipmentStatus)
+    assert.equal(3, p.fulfillmentOrderItems[1].unfulfillableQuantity)
+    assert.equal(0, p.fulfillmentOrderItems[1].cancelledQuantity)
+    advance(86400)
+    p = get("FA-1")
+    assert.equal("CompletePartialled", p.fulfillmentOrder.fulfillmentOrderStatus)
+    -- nothing in stock at all: FillAll waits, then gives up
+    assert.equal(200, (http("POST", BASE .. "/fulfillmentOrders", { body = order_body("FA-2",
+      { { sellerSku = "SKU-OUT-OF-STOCK", sellerFulfillmentOrderItemId = "x", quantity = 1 } },
+      { fulfillmentPolicy = "FillAll" }) })))
+    advance(7300)
+    p = get("FA-2")
+    assert.equal("Processing", p.fulfillmentOrder.fulfillmentOrderStatus)
+    assert.same({}, p.fulfillmentShipments)
+    advance(86400)
+    assert.equal("Unfulfillable", get("FA-2").fulfillmentOrder.fulfillmentOrderStatus)
+  end)
+
+  it("BLOCK_AMZL ships with another carrier and costs a surcharge", function()
+    local feature = { { featureName = "BLOCK_AMZL", featureFulfillmentPolicy = "Required" } }
+    local items = { { sellerSku = "SKU-RED-MUG", sellerFulfillmentOrderItemId = "i1", quantity = 1 } }
+    local function transport_fee(features)
+      local _, body = http("POST", BASE .. "/fulfillmentOrders/preview", { body = { marketplaceId = MP,
+        address = ADDRESS, items = items, shippingSpeedCategories = { "Standard" }, featureConstraints = features } })
+      for _, f in ipairs(body.payload.fulfillmentPreviews[1].estimatedFees) do
+        if f.name == "FBATransportationFee" then return tonumber(f.amount.value) end
+      end
+    end
+    assert.equal(0, transport_fee(nil))
+    assert.is_true(transport_fee(feature) > 0)
+    assert.equal(200, (http("POST", BASE .. "/fulfillmentOrders", { body = order_body("BA-1", nil,
+      { featureConstraints = feature }) })))
+    assert.equal(200, (http("POST", BASE .. "/fulfillmentOrders", { body = order_body("BA-2") })))
+    advance(7300)
+    local blocked = get("BA-1").fulfillmentShipments[1].fulfillmentShipmentPackage[1]
+    local plain = get("BA-2").fulfillmentShipments[1].fulfillmentShipmentPackage[1]
+    assert.equal("AMZN_US", plain.carrierCode)
+    assert.matches("^TBA", plain.trackingNumber)
+    assert.not_equal("AMZN_US", blocked.carrierCode)
+    assert.not_matches("^TBA", blocked.trackingNumber)
+    local _, t = http("GET", BASE .. "/tracking", { query = { packageNumber = blocked.packageNumber } })
+    assert.equal(blocked.trackingNumber, t.payload.trackingNumber)
+    assert.equal(blocked.carrierCode, t.payload.carrierCode)
+  end)
+
+  it("ScheduledDelivery offers windows in JP and delivers at the chosen window", function()
+    local jp = { name = "Taro Yamada", addressLine1 = "1-2-3 Shibuya", city = "Shibuya-ku", stateOrRegion = "Tokyo",
+      postalCode = "150-0002", countryCode = "JP" }
+    local items = { { sellerSku = "SKU-RED-MUG", sellerFulfillmentOrderItemId = "j1", quantity = 1 } }
+    local _, body = http("POST", BASE .. "/fulfillmentOrders/preview", { body = { marketplaceId = "A1VC38T7YXB528",
+      address = jp, items = items, shippingSpeedCategories = { "ScheduledDelivery" }, includeDeliveryWindows = true } })
+    local p = body.payload.fulfillmentPreviews[1]
+    assert.is_true(p.isFulfillable)
+    local window = p.scheduledDeliveryInfo.deliveryWindows[2]
+    assert.is_string(window.startDate)
+    -- not outside JP
+    _, body = http("POST", BASE .. "/fulfillmentOrders/preview", { body = { marketplaceId = MP, address = ADDRESS,
+      items = items, shippingSpeedCategories = { "ScheduledDelivery" } } })
+    assert.same({ "NotEligibleForScheduledDelivery" }, body.payload.fulfillmentPreviews[1].orderUnfulfillableReasons)
+    -- the order needs a window
+    local st, err = http("POST", BASE .. "/fulfillmentOrders", { body = order_body("SD-0", items,
+      { shippingSpeedCategory = "ScheduledDelivery", destinationAddress = jp, marketplaceId = "A1VC38T7YXB528" }) })
+    assert.equal(400, st)
+    assert.matches("deliveryWindow", err.errors[1].message)
+    st = http("POST", BASE .. "/fulfillmentOrders", { body = order_body("SD-1", items,
+      { shippingSpeedCategory = "ScheduledDelivery", destinationAddress = jp, marketplaceId = "A1VC38T7YXB528",
+        deliveryWindow = window }) })
+    assert.equal(200, st)
+    advance(7300)
+    local o = get("SD-1")
+    assert.same(window, o.fulfillmentOrder.deliveryWindow)
+    local pkg = o.fulfillmentShipments[1].fulfillmentShipmentPackage[1]
+    local _, t = http("GET", BASE .. "/tracking", { query = { packageNumber = pkg.packageNumber } })
+    assert.equal(window.startDate, t.payload.estimatedArrivalDate)
+  end)
+
+  it("changes line quantities in an update, reserving or giving back units", function()
+    local f0 = stock("SKU-TEE-M")
+    assert.equal(200, (http("POST", BASE .. "/fulfillmentOrders", { body = order_body("UQ-1",
+      { { sellerSku = "SKU-TEE-M", sellerFulfillmentOrderItemId = "t", quantity = 2 } }, { fulfillmentAction = "Hold" }) })))
+    assert.equal(f0 - 2, (stock("SKU-TEE-M")))
+    assert.equal(200, (http("PUT", BASE .. "/fulfillmentOrders/UQ-1", { body = { items = {
+      { sellerFulfillmentOrderItemId = "t", quantity = 5 } } } })))
+    assert.equal(f0 - 5, (stock("SKU-TEE-M")))
+    assert.equal(5, get("UQ-1").fulfillmentOrderItems[1].quantity)
+    assert.equal(200, (http("PUT", BASE .. "/fulfillmentOrders/UQ-1", { body = { items = {
+      { sellerFulfillmentOrderItemId = "t", quantity = 1 } } } })))
+    assert.equal(f0 - 1, (stock("SKU-TEE-M")))
+    -- more than the stock under FillOrKill: refused, nothing changes
+    local st, body = http("PUT", BASE .. "/fulfillmentOrders/UQ-1", { body = { items = {
+      { sellerFulfillmentOrderItemId = "t", quantity = f0 + 1 } } } })
+    assert.equal(400, st)
+    assert.matches("Not enough", body.errors[1].message)
+    assert.equal(1, get("UQ-1").fulfillmentOrderItems[1].quantity)
+    st = http("PUT", BASE .. "/fulfillmentOrders/UQ-1", { body = { items = {
+      { sellerFulfillmentOrderItemId = "nope", quantity = 1 } } } })
+    assert.equal(400, st)
+  end)
+
+  it("processes returns a day after they are requested", function()
+    assert.equal(200, (http("POST", BASE .. "/fulfillmentOrders", { body = order_body("RT-1", {
+      { sellerSku = "SKU-BLUE-MUG", sellerFulfillmentOrderItemId = "m", quantity = 2 } }) })))
+    advance(7300)
+    local sh = get("RT-1").fulfillmentShipments[1]
+    local before, _, unf0 = stock("SKU-BLUE-MUG")
+    local _, body = http("PUT", BASE .. "/fulfillmentOrders/RT-1/return", { body = { items = {
+      { sellerReturnItemId = "R1", sellerFulfillmentOrderItemId = "m", amazonShipmentId = sh.amazonShipmentId,
+        returnReasonCode = "CR-UNWANTED_ITEM" },
+      { sellerReturnItemId = "R2", sellerFulfillmentOrderItemId = "m", amazonShipmentId = sh.amazonShipmentId,
+        returnReasonCode = "CR-DEFECTIVE" } } } })
+    assert.equal("New", body.payload.returnItems[1].status)
+    advance(3600)
+    assert.equal("New", get("RT-1").returnItems[1].status)
+    advance(86400)
+    local r = get("RT-1").returnItems
+    assert.equal("Processed", r[1].status)
+    assert.equal("Sellable", r[1].returnReceivedCondition)
+    assert.equal("Processed", r[2].status)
+    assert.equal("Defective", r[2].returnReceivedCondition)
+    local after, _, unf1 = stock("SKU-BLUE-MUG")
+    assert.equal(before + 1, after)
+    assert.equal(unf0 + 1, unf1)
+  end)
+end)

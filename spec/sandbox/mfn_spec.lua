@@ -191,7 +191,8 @@ describe("sandbox: Merchant Fulfillment", function()
       ShippingServiceId = "UPS_PTP_GND", ShipFromAddress = ship_from(), OrderId = "999-0000000-0000000" } }))
   end)
 
-  it("answers the model's x-amzn-api-sandbox examples as documented", function()
+  -- Amazon's examples live only in the raw model (the generated schemas leave them out)
+  H.it_with_models(it)("answers the model's x-amzn-api-sandbox examples as documented", function()
     local json = require "cjson.safe"
     local f = assert(io.open(H.models .. "/merchantFulfillmentV0.json", "rb"))
     local model = assert(json.decode(f:read("*a")))

@@ -389,4 +389,36 @@ describe("sandbox: Multi-Location Inventory", function()
       assert.is_string(body.errors[1].message)
     end)
   end)
+
+  describe("the guide's productType rule", function()
+    it("takes location quantities only with productType PRODUCT, and keeps the listing's product type", function()
+      local loc = supply_source("PT store", true)
+      local st, body = http("PUT", item_path("PT-1"), { query = { marketplaceIds = MARKET }, body = {
+        productType = "LUGGAGE", requirements = "LISTING_OFFER_ONLY",
+        attributes = { fulfillment_availability = { { fulfillment_channel_code = "DEFAULT", quantity = 4 } } } } })
+      assert.equal(200, st)
+      assert.equal("ACCEPTED", body.status)
+      local value = { { fulfillment_channel_code = loc, quantity = 7 }, { fulfillment_channel_code = "DEFAULT", quantity = 0 } }
+      st, body = http("PATCH", item_path("PT-1"), { query = { marketplaceIds = MARKET }, body = {
+        productType = "LUGGAGE", patches = { { op = "replace", path = "/attributes/fulfillment_availability", value = value } } } })
+      assert.equal(200, st)
+      assert.equal("INVALID", body.status)
+      assert.equal("MLI_PRODUCT_TYPE:ERROR", codes(body.issues))
+      assert.equal(4, (availability("PT-1")).DEFAULT) -- nothing changed
+      -- DEFAULT alone is not an MLI update: any product type will do
+      st, body = http("PATCH", item_path("PT-1"), { query = { marketplaceIds = MARKET }, body = {
+        productType = "LUGGAGE", patches = { { op = "replace", path = "/attributes/fulfillment_availability",
+          value = { { fulfillment_channel_code = "DEFAULT", quantity = 5 } } } } } })
+      assert.equal(200, st)
+      assert.equal("ACCEPTED", body.status)
+      assert.equal(5, (availability("PT-1")).DEFAULT)
+      body = patch("PT-1", "replace", value)
+      assert.equal("ACCEPTED", body.status)
+      local map = availability("PT-1")
+      assert.equal(7, map[loc])
+      assert.equal(7, map.DEFAULT)
+      local b = get("PT-1", "summaries")
+      assert.equal("LUGGAGE", b.summaries[1].productType)
+    end)
+  end)
 end)

@@ -23,6 +23,7 @@ return {
       success = 200,
       response_type = "json",
       response_schema = "AddInventoryResponse",
+      body_schema = "AddInventoryRequest",
     },
     createInventoryItem = {
       summary = "Requests that Amazon create product-details in the Sandbox Inventory in the sandbox environment.",
@@ -40,6 +41,7 @@ return {
       success = 200,
       response_type = "json",
       response_schema = "CreateInventoryItemResponse",
+      body_schema = "CreateInventoryItemRequest",
     },
     deleteInventoryItem = {
       summary = "Requests that Amazon Deletes an item from the Sandbox Inventory in the sandbox environment.",

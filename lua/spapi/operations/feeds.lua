@@ -40,6 +40,7 @@ return {
       success = 202,
       response_type = "json",
       response_schema = "CreateFeedResponse",
+      body_schema = "CreateFeedSpecification",
     },
     createFeedDocument = {
       summary = "Creates a feed document for the feed type that you specify.",
@@ -58,6 +59,7 @@ return {
       success = 201,
       response_type = "json",
       response_schema = "CreateFeedDocumentResponse",
+      body_schema = "CreateFeedDocumentSpecification",
     },
     getFeed = {
       summary = "Returns feed details (including the resultDocumentId, if available) for the feed that you specify.",

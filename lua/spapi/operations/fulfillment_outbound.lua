@@ -41,6 +41,7 @@ return {
       success = 200,
       response_type = "json",
       response_schema = "CreateFulfillmentOrderResponse",
+      body_schema = "CreateFulfillmentOrderRequest",
     },
     createFulfillmentReturn = {
       summary = "Creates a fulfillment return.",
@@ -60,6 +61,7 @@ return {
       success = 200,
       response_type = "json",
       response_schema = "CreateFulfillmentReturnResponse",
+      body_schema = "CreateFulfillmentReturnRequest",
     },
     deliveryOffers = {
       summary = "Returns delivery options that include an estimated delivery date and offer expiration, based on criteria that you specify.",
@@ -78,6 +80,7 @@ return {
       success = 200,
       response_type = "json",
       response_schema = "GetDeliveryOffersResponse",
+      body_schema = "GetDeliveryOffersRequest",
     },
     getFeatureInventory = {
       summary = "Returns a list of inventory items that are eligible for the fulfillment feature you specify.",
@@ -174,6 +177,7 @@ return {
       success = 200,
       response_type = "json",
       response_schema = "GetFulfillmentPreviewResponse",
+      body_schema = "GetFulfillmentPreviewRequest",
     },
     getPackageTrackingDetails = {
       summary = "Returns delivery tracking information for a package in an outbound shipment for a Multi-Channel Fulfillment order.",
@@ -251,6 +255,7 @@ return {
       success = 200,
       response_type = "json",
       response_schema = "SubmitFulfillmentOrderStatusUpdateResponse",
+      body_schema = "SubmitFulfillmentOrderStatusUpdateRequest",
     },
     updateFulfillmentOrder = {
       summary = "Updates and/or requests shipment for a fulfillment order with an order hold on it.",
@@ -270,6 +275,7 @@ return {
       success = 200,
       response_type = "json",
       response_schema = "UpdateFulfillmentOrderResponse",
+      body_schema = "UpdateFulfillmentOrderRequest",
     },
   },
 }

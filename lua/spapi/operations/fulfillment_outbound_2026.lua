@@ -43,6 +43,7 @@ return {
       success = 200,
       response_type = "json",
       response_schema = "CreateOrderResponse",
+      body_schema = "CreateOrderRequest",
     },
     getOffers = {
       summary = "Retrieve delivery options that include an estimated delivery date and offer expiration, based on criteria that you specify.",
@@ -62,6 +63,7 @@ return {
       success = 200,
       response_type = "json",
       response_schema = "GetOffersResponse",
+      body_schema = "GetOffersRequest",
     },
     getOrder = {
       summary = "Retrieve a fulfillment order.",
@@ -101,6 +103,7 @@ return {
       success = 200,
       response_type = "json",
       response_schema = "GetOrderPreviewResponse",
+      body_schema = "GetOrderPreviewRequest",
     },
     listOrders = {
       summary = "Retrieve a list of fulfillment orders that match the criteria you specify.",
@@ -143,6 +146,7 @@ return {
       success = 202,
       response_type = "json",
       response_schema = "UpdateOrderResponse",
+      body_schema = "UpdateOrderRequest",
     },
     updateOrderStatus = {
       summary = "Request that Amazon update the status of an order in the sandbox testing environment.",
@@ -161,6 +165,7 @@ return {
       },
       success = 204,
       response_type = "empty",
+      body_schema = "UpdateOrderStatusRequest",
     },
     updatePackage = {
       summary = "Update package information for a specific package in a fulfillment order.",
@@ -180,6 +185,7 @@ return {
       },
       success = 204,
       response_type = "empty",
+      body_schema = "UpdatePackageRequest",
     },
   },
 }

@@ -72,6 +72,7 @@ return {
       success = 200,
       response_type = "json",
       response_schema = "ListingsItemSubmissionResponse",
+      body_schema = "ListingsItemPatchRequest",
     },
     putListingsItem = {
       summary = "Creates a new or fully-updates an existing listings item for a selling partner.",
@@ -96,6 +97,7 @@ return {
       success = 200,
       response_type = "json",
       response_schema = "ListingsItemSubmissionResponse",
+      body_schema = "ListingsItemPutRequest",
     },
     searchListingsItems = {
       summary = "Search for and return a list of selling partner listings items and their respective details.",

@@ -41,6 +41,7 @@ return {
       success = 200,
       response_type = "json",
       response_schema = "CreateShipmentResponse",
+      body_schema = "CreateShipmentRequest",
     },
     getAdditionalSellerInputs = {
       summary = "Gets a list of additional seller inputs required for a ship method.",
@@ -59,6 +60,7 @@ return {
       success = 200,
       response_type = "json",
       response_schema = "GetAdditionalSellerInputsResponse",
+      body_schema = "GetAdditionalSellerInputsRequest",
     },
     getEligibleShipmentServices = {
       summary = "Returns a list of shipping service offers that satisfy the specified shipment request details.",
@@ -77,6 +79,7 @@ return {
       success = 200,
       response_type = "json",
       response_schema = "GetEligibleShipmentServicesResponse",
+      body_schema = "GetEligibleShipmentServicesRequest",
     },
     getShipment = {
       summary = "Returns the shipment information for an existing shipment.",

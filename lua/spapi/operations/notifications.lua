@@ -24,6 +24,7 @@ return {
       success = 200,
       response_type = "json",
       response_schema = "CreateDestinationResponse",
+      body_schema = "CreateDestinationRequest",
     },
     createSubscription = {
       summary = "Creates a subscription for the specified notification type to be delivered to the specified destination.",
@@ -43,6 +44,7 @@ return {
       success = 200,
       response_type = "json",
       response_schema = "CreateSubscriptionResponse",
+      body_schema = "CreateSubscriptionRequest",
     },
     deleteDestination = {
       summary = "Deletes the destination that you specify.",
@@ -200,6 +202,7 @@ return {
       success = 200,
       response_type = "json",
       response_schema = "SendTestNotificationResponse",
+      body_schema = "SendTestNotificationRequest",
     },
   },
 }

@@ -57,6 +57,7 @@ return {
       success = 202,
       response_type = "json",
       response_schema = "CreateReportResponse",
+      body_schema = "CreateReportSpecification",
     },
     createReportSchedule = {
       summary = "Creates a report schedule.",
@@ -75,6 +76,7 @@ return {
       success = 201,
       response_type = "json",
       response_schema = "CreateReportScheduleResponse",
+      body_schema = "CreateReportScheduleSpecification",
     },
     getReport = {
       summary = "Returns report details (including the reportDocumentId, if available) for the report that you specify.",

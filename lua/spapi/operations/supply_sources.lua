@@ -37,6 +37,7 @@ return {
       success = 200,
       response_type = "json",
       response_schema = "CreateSupplySourceResponse",
+      body_schema = "CreateSupplySourceRequest",
     },
     getSupplySource = {
       summary = "Retrieve a supply source.",
@@ -88,6 +89,7 @@ return {
       success = 204,
       response_type = "empty",
       response_schema = "ErrorList",
+      body_schema = "UpdateSupplySourceRequest",
     },
     updateSupplySourceStatus = {
       summary = "Update the status of a supply source.",
@@ -105,6 +107,7 @@ return {
       success = 204,
       response_type = "empty",
       response_schema = "ErrorList",
+      body_schema = "UpdateSupplySourceStatusRequest",
     },
   },
 }

@@ -23,6 +23,7 @@ return {
       success = 200,
       response_type = "json",
       response_schema = "CreateRestrictedDataTokenResponse",
+      body_schema = "CreateRestrictedDataTokenRequest",
     },
   },
 }

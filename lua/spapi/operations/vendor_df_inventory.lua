@@ -24,6 +24,7 @@ return {
       success = 202,
       response_type = "json",
       response_schema = "SubmitInventoryUpdateResponse",
+      body_schema = "SubmitInventoryUpdateRequest",
     },
   },
 }

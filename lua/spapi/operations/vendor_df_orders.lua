@@ -67,6 +67,7 @@ return {
       success = 202,
       response_type = "json",
       response_schema = "TransactionId",
+      body_schema = "SubmitAcknowledgementRequest",
     },
   },
 }

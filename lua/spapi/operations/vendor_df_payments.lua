@@ -23,6 +23,7 @@ return {
       success = 202,
       response_type = "json",
       response_schema = "SubmitInvoiceResponse",
+      body_schema = "SubmitInvoiceRequest",
     },
   },
 }

@@ -22,6 +22,7 @@ return {
       success = 202,
       response_type = "json",
       response_schema = "TransactionReference",
+      body_schema = "GenerateOrderScenarioRequest",
     },
     getOrderScenarios = {
       summary = "Returns the status of the transaction indicated by the specified transactionId.",

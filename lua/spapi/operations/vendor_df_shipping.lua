@@ -23,6 +23,7 @@ return {
       success = 200,
       response_type = "json",
       response_schema = "CreateContainerLabelResponse",
+      body_schema = "CreateContainerLabelRequest",
     },
     createShippingLabels = {
       summary = "Creates shipping labels for a purchase order and returns the labels.",
@@ -42,6 +43,7 @@ return {
       success = 200,
       response_type = "json",
       response_schema = "ShippingLabel",
+      body_schema = "CreateShippingLabelsRequest",
     },
     getCustomerInvoice = {
       summary = "Returns a customer invoice based on the purchaseOrderNumber that you specify.",
@@ -186,6 +188,7 @@ return {
       success = 202,
       response_type = "json",
       response_schema = "TransactionReference",
+      body_schema = "SubmitShipmentConfirmationsRequest",
     },
     submitShipmentStatusUpdates = {
       summary = "This operation is only to be used by Vendor-Own-Carrier (VOC) vendors.",
@@ -204,6 +207,7 @@ return {
       success = 202,
       response_type = "json",
       response_schema = "TransactionReference",
+      body_schema = "SubmitShipmentStatusUpdatesRequest",
     },
     submitShippingLabelRequest = {
       summary = "Creates a shipping label for a purchase order and returns a transactionId for reference.",
@@ -222,6 +226,7 @@ return {
       success = 202,
       response_type = "json",
       response_schema = "TransactionReference",
+      body_schema = "SubmitShippingLabelsRequest",
     },
   },
 }

@@ -103,6 +103,18 @@ function _M.release(sb, counts) return move_reserved(sb, counts, "fulfillable") 
 --- Reserved units left the building (order shipped): counts = { sku → n }
 function _M.ship(sb, counts) return move_reserved(sb, counts, "shipped") end
 
+--- A returned unit reached a fulfillment center: sellable units are fulfillable
+--- again, others unfulfillable.
+function _M.receive_return(sb, sku, n, sellable)
+  return sb.state.with_lock(KIND, function()
+    local item = sb.state.get(KIND, sku)
+    if not item then return end
+    if sellable then item.fulfillable = item.fulfillable + n else item.unfulfillable = item.unfulfillable + n end
+    item.updated = sb.now()
+    sb.state.put(KIND, sku, item)
+  end)
+end
+
 local function summary(sb, item, details)
   local s = {
     asin = item.asin, fnSku = item.fnSku, sellerSku = item.sellerSku, condition = item.condition,

@@ -23,7 +23,8 @@
 --   ShipperTrackingNumber, items, ShipFromAddress), visible through the control
 --   action "shipments". CarrierCode, ShippingMethod and ShipperTrackingNumber are
 --   required to confirm a shipment; CarrierCode "Other" needs CarrierName; an
---   unknown CarrierCode is accepted with a warning. The result document is the
+--   unknown CarrierCode is accepted with a warning; ShipFromSupplySourceId is refused
+--   (the MLI guide: not supported, use ShipFromAddress). The result document is the
 --   classic XML ProcessingReport (text/xml). Unparsable XML → FATAL.
 --
 -- Compression of result documents: the report is gzip-compressed (and
@@ -299,13 +300,9 @@ end
 
 -- POST_ORDER_FULFILLMENT_DATA -------------------------------------------------------------
 
--- a subset of amzn-base.xsd's CarrierCode values
+-- a subset of amzn-base.xsd's CarrierCode values: the list the feed builder uses
 local CARRIERS = {}
-for _, c in ipairs({ "USPS", "UPS", "UPSMI", "FedEx", "FedEx SmartPost", "DHL", "DHL eCommerce", "DHL Global Mail",
-  "Fastway", "Lasership", "OnTrac", "OSM", "Streamlite", "Newgistics", "Canada Post", "Purolator", "Royal Mail",
-  "Parcelforce", "Yodel", "Hermes", "DPD", "GLS", "TNT", "Chronopost", "La Poste", "Colissimo",
-  "Deutsche Post", "Poste Italiane", "SEUR", "Correos", "Japan Post", "Yamato Transport", "Sagawa Express",
-  "Nippon Express", "India Post", "Blue Dart", "Australia Post", "Amazon Shipping", "Other" }) do
+for _, c in ipairs(require("spapi.feeds.order_fulfillment").CARRIER_CODES) do
   CARRIERS[c:lower()] = c
 end
 
@@ -444,6 +441,10 @@ local function order_fulfillment_report(sb, f, text)
       end
       if not data.ShipperTrackingNumber or data.ShipperTrackingNumber == "" then
         errors[#errors + 1] = "FulfillmentData/ShipperTrackingNumber is required to confirm a shipment."
+      end
+      -- the MLI guide: Amazon does not support ShipFromSupplySourceId; use ShipFromAddress
+      if xml.child(of, "ShipFromSupplySourceId") then
+        errors[#errors + 1] = "ShipFromSupplySourceId is not supported; give the ship-from location as ShipFromAddress."
       end
       local cod = xml.text(of, "CODCollectionMethod")
       if cod and cod ~= "DirectPayment" then

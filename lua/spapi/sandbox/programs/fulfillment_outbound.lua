@@ -8,6 +8,21 @@
 --   delivery after 3 / 2 / 1 days (Standard / Expedited / Priority).
 -- Units are reserved from the FBA inventory (programs/fba_inventory.lua) at creation,
 -- given back on cancellation, and leave the inventory once shipped.
+-- Options with their documented effect:
+--   fulfillmentPolicy  FillOrKill refuses an order the stock cannot cover; FillAllAvailable
+--                      ships what there is and cancels the rest (cancelledQuantity), the
+--                      order ends CompletePartialled; FillAll ships what there is and keeps
+--                      the order Processing with the rest unfulfillable for 24 h, then it
+--                      ends CompletePartialled (or Unfulfillable when nothing shipped).
+--   BLOCK_AMZL         (featureConstraints, Required) ships with a carrier other than Amazon
+--                      Logistics (UPS, 1Z tracking numbers) and adds a transportation surcharge.
+--   ScheduledDelivery  JP addresses only; the preview offers deliveryWindows
+--                      (includeDeliveryWindows), the order needs a deliveryWindow and Ship,
+--                      and is delivered at the window's start.
+--   updateFulfillmentOrder items[].quantity  changes a line before processing; the
+--                      difference is reserved or given back under the order's policy.
+--   returns            a return item is New, then Processed one day later with a
+--                      returnReceivedCondition; sellable units go back to fulfillable stock.
 local _M = {}
 
 local inventory = require "spapi.sandbox.programs.fba_inventory"
@@ -25,6 +40,12 @@ local CURRENCY = { US = "USD", CA = "CAD", MX = "MXN", GB = "GBP", UK = "GBP", D
 local STATUSES = { New = true, Received = true, Planning = true, Processing = true, Cancelled = true, Complete = true,
   CompletePartialled = true, Unfulfillable = true, Invalid = true }
 local DEFAULT_MARKETPLACE = "ATVPDKIKX0DER"
+local FILL_ALL_WAIT = 86400 -- FillAll: unshipped items make the order final after 24 h
+local RETURN_PROCESSING = 86400 -- a return item is Processed one day after it was requested
+local BLOCK_AMZL_FEE = 1.50 -- transportation surcharge per order when AMZL is blocked
+-- returnReasonCode → the condition the fulfillment center finds
+local RETURN_CONDITION = { ["CR-DEFECTIVE"] = "Defective", ["CR-DAMAGED_BY_CARRIER"] = "CarrierDamaged",
+  ["CR-MISSING_PARTS"] = "Defective" }
 local FEATURES = {
   { featureName = "BLANK_BOX", featureDescription = "Ship MCF orders in unbranded packaging." },
   { featureName = "BLOCK_AMZL", featureDescription = "Block Amazon Logistics as the carrier for MCF orders." },
@@ -44,6 +65,18 @@ local REASON_BY_CODE = {}
 for _, r in ipairs(REASONS) do REASON_BY_CODE[r.returnReasonCode] = r end
 
 local function key(req, id) return req.selling_partner .. "/" .. id end
+
+-- BLOCK_AMZL asked for (featureFulfillmentPolicy Required, the default)
+local function blocks_amzl(features)
+  for _, f in ipairs(type(features) == "table" and features or {}) do
+    if type(f) == "table" and f.featureName == "BLOCK_AMZL" and f.featureFulfillmentPolicy ~= "NotRequired" then
+      return true
+    end
+  end
+  return false
+end
+
+local function is_jp(address) return type(address) == "table" and address.countryCode == "JP" end
 
 local function money(code, v) return { currencyCode = code, value = string.format("%.2f", v) } end
 
@@ -90,12 +123,14 @@ local function progress(order, now)
   if order.cancelled_at then return "Cancelled", order.cancelled_at end
   local granted = 0
   for _, it in ipairs(order.items) do granted = granted + it.granted end
-  if granted == 0 then return "Unfulfillable", order.received end
+  local fill_all_none = granted == 0 and order.request.fulfillmentPolicy == "FillAll"
+  if granted == 0 and not fill_all_none then return "Unfulfillable", order.received end
   local partial = false
   for _, it in ipairs(order.items) do
     if it.granted < it.quantity then partial = true end
   end
   local done = partial and "CompletePartialled" or "Complete"
+  local fill_all = partial and order.request.fulfillmentPolicy == "FillAll"
   if order.forced then
     local st = order.forced.status
     if st == "Complete" or st == "CompletePartialled" then return done, order.forced.at, order.forced.at end
@@ -106,10 +141,20 @@ local function progress(order, now)
   if e < T_PLANNING then return "Received", order.received end
   if e < T_PROCESSING then return "Planning", order.start + T_PLANNING end
   if e < T_SHIPPED then return "Processing", order.start + T_PROCESSING end
+  if fill_all then
+    -- what there is ships; the order waits for the rest, then gives up on it
+    local shipped = granted > 0 and order.start + T_SHIPPED or nil
+    if e < FILL_ALL_WAIT then return "Processing", order.start + T_PROCESSING, shipped end
+    return granted > 0 and "CompletePartialled" or "Unfulfillable", order.start + FILL_ALL_WAIT, shipped
+  end
   return done, order.start + T_SHIPPED, order.start + T_SHIPPED
 end
 
-local function tracking_number(n) return string.format("TBA%012d", 300000000000 + n) end
+-- Amazon Logistics numbers start TBA; other carriers get a UPS-style 1Z number
+local function tracking_number(order)
+  if order.carrier == "AMZN_US" then return string.format("TBA%012d", 300000000000 + order.package) end
+  return string.format("1Z999AA1%010d", order.package)
+end
 
 -- Shipped orders: move reserved units out of the inventory once.
 local function settle(sb, k, order)
@@ -128,10 +173,20 @@ local function settle(sb, k, order)
   return status
 end
 
+-- seconds from shipping to delivery: the speed's transit time, or until the start
+-- of a Scheduled Delivery window
+local function transit_of(order, shipped_at)
+  local r = order.request
+  local window = r.shippingSpeedCategory == "ScheduledDelivery" and order.window_start
+  local t = (TRANSIT[r.shippingSpeedCategory] or 3) * 86400
+  if window then t = math.max(window - shipped_at, 3600) end
+  return t
+end
+
 local function estimate(order)
   local base = order.start or order.received
   local ship = base + T_SHIPPED
-  local arrive = ship + (TRANSIT[order.request.shippingSpeedCategory] or 3) * 86400
+  local arrive = ship + transit_of(order, ship)
   return ship, arrive
 end
 
@@ -162,8 +217,10 @@ local function order_result(sb, order)
       sellerSku = it.sellerSku, sellerFulfillmentOrderItemId = it.sellerFulfillmentOrderItemId,
       quantity = it.quantity, giftMessage = it.giftMessage, displayableComment = it.displayableComment,
       fulfillmentNetworkSku = it.fnSku,
-      cancelledQuantity = status == "Cancelled" and it.quantity or 0,
-      unfulfillableQuantity = it.quantity - it.granted,
+      cancelledQuantity = status == "Cancelled" and it.quantity
+        or (fo.fulfillmentPolicy == "FillAllAvailable" and it.quantity - it.granted) or 0,
+      unfulfillableQuantity = (status ~= "Cancelled" and fo.fulfillmentPolicy ~= "FillAllAvailable")
+        and it.quantity - it.granted or 0,
       estimatedShipDate = sb.iso(shipped or ship_at), estimatedArrivalDate = sb.iso(arrive_at),
       perUnitPrice = it.perUnitPrice, perUnitTax = it.perUnitTax, perUnitDeclaredValue = it.perUnitDeclaredValue,
     }
@@ -185,11 +242,11 @@ local function order_result(sb, order)
     }
     if shipped then
       sh.fulfillmentShipmentPackage = sb.json.array({ {
-        packageNumber = order.package, carrierCode = order.carrier, trackingNumber = tracking_number(order.package),
-        amazonFulfillmentTrackingNumber = tracking_number(order.package), estimatedArrivalDate = sb.iso(arrive_at),
+        packageNumber = order.package, carrierCode = order.carrier, trackingNumber = tracking_number(order),
+        amazonFulfillmentTrackingNumber = tracking_number(order), estimatedArrivalDate = sb.iso(arrive_at),
       } })
     end
-    shipments[1] = sh
+    if #sitems > 0 then shipments[1] = sh end
   end
   return {
     fulfillmentOrder = fo, fulfillmentOrderItems = items, fulfillmentShipments = shipments,
@@ -198,11 +255,41 @@ local function order_result(sb, order)
   }
 end
 
+-- Return items a fulfillment center has had for RETURN_PROCESSING move from New to
+-- Processed with the condition it found; sellable units go back on sale.
+local function process_returns(sb, k, order)
+  local now = sb.now()
+  local function due(r)
+    return r.status == "New" and (sb.parse_iso(r.statusChangedDate) or now) + RETURN_PROCESSING <= now
+  end
+  local any = false
+  for _, r in ipairs(order.returns or {}) do if due(r) then any = true end end
+  if not any then return end
+  local updated = sb.state.update(KIND, k, function(o)
+    if not o then return nil end
+    for _, r in ipairs(o.returns or {}) do
+      if due(r) then
+        local sku
+        for _, it in ipairs(o.items) do
+          if it.sellerFulfillmentOrderItemId == r.sellerFulfillmentOrderItemId then sku = it.sellerSku end
+        end
+        r.status = "Processed"
+        r.returnReceivedCondition = RETURN_CONDITION[r.sellerReturnReasonCode] or "Sellable"
+        r.statusChangedDate = sb.iso(sb.parse_iso(r.statusChangedDate) + RETURN_PROCESSING)
+        if sku then inventory.receive_return(sb, sku, 1, r.returnReceivedCondition == "Sellable") end
+      end
+    end
+    return o
+  end)
+  if updated then order.returns = updated.returns end
+end
+
 local function load(sb, req, id)
   local k = key(req, id)
   local order = sb.state.get(KIND, k)
   if not order then return nil, k end
   settle(sb, k, order)
+  process_returns(sb, k, order)
   return order, k
 end
 
@@ -238,7 +325,7 @@ function _M.handlers.getFulfillmentPreview(req, sb)
         why = "InvalidSKU"
       elseif inv.fulfillable < it.quantity then
         why = "InventoryUnavailable"
-      elseif speed == "ScheduledDelivery" then
+      elseif speed == "ScheduledDelivery" and not is_jp(b.address) then
         why = "NotEligibleForScheduledDelivery"
       end
       if why then
@@ -268,8 +355,18 @@ function _M.handlers.getFulfillmentPreview(req, sb)
       p.estimatedFees = sb.json.array({
         { name = "FBAPerUnitFulfillmentFee", amount = money(cur, PER_UNIT[speed] * units) },
         { name = "FBAPerOrderFulfillmentFee", amount = money(cur, PER_ORDER[speed]) },
-        { name = "FBATransportationFee", amount = money(cur, 0) },
+        { name = "FBATransportationFee", amount = money(cur, blocks_amzl(b.featureConstraints) and BLOCK_AMZL_FEE or 0) },
       })
+      if speed == "ScheduledDelivery" and b.includeDeliveryWindows then
+        -- three-hour windows on the next three days, from two days out
+        local windows = sb.json.array()
+        local day0 = math.floor(now / 86400) * 86400
+        for d = 2, 4 do
+          local start = day0 + d * 86400 + 3600 * 9
+          windows[#windows + 1] = { startDate = sb.iso(start), endDate = sb.iso(start + 3 * 3600) }
+        end
+        p.scheduledDeliveryInfo = { deliveryTimeZone = "Asia/Tokyo", deliveryWindows = windows }
+      end
       p.fulfillmentPreviewShipments[1] = {
         earliestShipDate = sb.iso(now + 3600), latestShipDate = sb.iso(now + 86400),
         earliestArrivalDate = sb.iso(now + days * 86400), latestArrivalDate = sb.iso(now + (days + 2) * 86400),
@@ -285,6 +382,28 @@ function _M.handlers.getFulfillmentPreview(req, sb)
 end
 
 -- createFulfillmentOrder ----------------------------------------------------------
+-- ScheduledDelivery: JP only, with Ship and a delivery window in the future
+local function check_scheduled(sb, b)
+  if b.shippingSpeedCategory ~= "ScheduledDelivery" then return nil end
+  if not is_jp(b.destinationAddress) then
+    return bad(sb, "ScheduledDelivery is only available in the JP marketplace.")
+  end
+  if b.fulfillmentAction == "Hold" then
+    return bad(sb, "fulfillmentAction Hold is not valid when shippingSpeedCategory is ScheduledDelivery.")
+  end
+  local w = b.deliveryWindow
+  local from = type(w) == "table" and sb.parse_iso(w.startDate)
+  local to = type(w) == "table" and sb.parse_iso(w.endDate)
+  if not from or not to then
+    return bad(sb, "deliveryWindow with startDate and endDate is required for ScheduledDelivery.")
+  end
+  if to <= from then return bad(sb, "deliveryWindow.endDate must be after deliveryWindow.startDate.") end
+  if from < sb.now() + T_SHIPPED + TRANSIT.ScheduledDelivery * 86400 then
+    return bad(sb, "deliveryWindow.startDate is too soon to be met.")
+  end
+  return nil
+end
+
 local function validate_create(sb, b)
   if type(b) ~= "table" then return bad(sb, "The request body is required.") end
   local id = b.sellerFulfillmentOrderId
@@ -307,6 +426,8 @@ local function validate_create(sb, b)
     return bad(sb, "fulfillmentPolicy must be FillOrKill, FillAll or FillAllAvailable.")
   end
   local e1, e2 = check_address(sb, b.destinationAddress, "destinationAddress")
+  if e1 then return e1, e2 end
+  e1, e2 = check_scheduled(sb, b)
   if e1 then return e1, e2 end
   return check_items(sb, b.items, true)
 end
@@ -347,8 +468,9 @@ function _M.handlers.createFulfillmentOrder(req, sb)
       marketplaceId = b.marketplaceId or DEFAULT_MARKETPLACE,
       received = now, updated = now, start = (b.fulfillmentAction ~= "Hold") and now or nil,
       package = n, shipment_id = string.format("T%09d", 100000000 + n), fc = ({ "ONT8", "BFI4", "PHX6", "EWR4" })[n % 4 + 1],
-      carrier = (b.shippingSpeedCategory == "Standard") and "AMZN_US" or "UPS",
+      carrier = (b.shippingSpeedCategory == "Standard" and not blocks_amzl(b.featureConstraints)) and "AMZN_US" or "UPS",
       returns = {}, authorizations = {},
+      window_start = b.shippingSpeedCategory == "ScheduledDelivery" and sb.parse_iso(b.deliveryWindow.startDate) or nil,
     }
     sb.state.put(KIND, k, order)
     sb.state.put("mcf_package", req.selling_partner .. "/" .. n, { order = k })
@@ -406,6 +528,59 @@ local UPDATABLE = { "marketplaceId", "displayableOrderId", "displayableOrderDate
   "shippingSpeedCategory", "destinationAddress", "fulfillmentAction", "fulfillmentPolicy", "shipFromCountryCode",
   "notificationEmails", "featureConstraints" }
 
+-- New quantities for the lines of an order (before processing): more units are
+-- reserved under the order's policy (FillOrKill: all or the update is refused),
+-- fewer give units back. Checks every line before anything changes.
+local function update_quantities(sb, order, updates)
+  local lines, wanted = {}, {}
+  for i, u in ipairs(updates) do
+    local w = "items[" .. (i - 1) .. "]"
+    local line
+    for _, it in ipairs(order.items) do
+      if type(u) == "table" and it.sellerFulfillmentOrderItemId == u.sellerFulfillmentOrderItemId then line = it end
+    end
+    if not line then
+      return bad(sb, w .. ".sellerFulfillmentOrderItemId does not name an item of the order.")
+    end
+    local q = u.quantity
+    if q ~= nil then
+      if type(q) ~= "number" or q < 1 or q ~= math.floor(q) then
+        return bad(sb, w .. ".quantity must be a positive integer.")
+      end
+      if u.sellerSku ~= nil and u.sellerSku ~= line.sellerSku then
+        return bad(sb, w .. ".sellerSku cannot be changed.")
+      end
+      wanted[line] = q
+      if q > line.quantity then lines[#lines + 1] = { sku = line.sellerSku, quantity = q - line.quantity } end
+    end
+  end
+  local granted = {}
+  if #lines > 0 then
+    local code, msg
+    granted, code, msg = inventory.reserve(sb, lines, order.request.fulfillmentPolicy or "FillOrKill")
+    if not granted then return sb.err(400, code, msg) end
+  end
+  local give_back = {}
+  for line, q in pairs(wanted) do
+    if q > line.quantity then
+      local g = math.min(granted[line.sellerSku] or 0, q - line.quantity)
+      granted[line.sellerSku] = (granted[line.sellerSku] or 0) - g
+      line.granted = line.granted + g
+    elseif line.granted > q then
+      give_back[line.sellerSku] = (give_back[line.sellerSku] or 0) + line.granted - q
+      line.granted = q
+    end
+    line.quantity = q
+  end
+  if next(give_back) then inventory.release(sb, give_back) end
+  for _, it in ipairs(order.request.items) do
+    for line, q in pairs(wanted) do
+      if it.sellerFulfillmentOrderItemId == line.sellerFulfillmentOrderItemId then it.quantity = q end
+    end
+  end
+  return nil
+end
+
 function _M.handlers.updateFulfillmentOrder(req, sb)
   local id = req.params.sellerFulfillmentOrderId
   local b = req.body or {}
@@ -435,6 +610,8 @@ function _M.handlers.updateFulfillmentOrder(req, sb)
     if b.fulfillmentAction == "Ship" and not order.start then order.start = now end
     if b.fulfillmentAction == "Hold" and order.start and status == "Received" then order.start = nil end
     if type(b.items) == "table" then
+      local e1, e2 = update_quantities(sb, order, b.items)
+      if e1 then return e1, e2 end
       for _, u in ipairs(b.items) do
         for _, it in ipairs(order.items) do
           if it.sellerFulfillmentOrderItemId == u.sellerFulfillmentOrderItemId then
@@ -509,7 +686,7 @@ function _M.handlers.getPackageTrackingDetails(req, sb)
   local a = order.request.destinationAddress
   local dest = { city = a.city or "", state = a.stateOrRegion or "", country = a.countryCode }
   local origin = { city = "San Bernardino", state = "CA", country = "US" }
-  local transit = (TRANSIT[order.request.shippingSpeedCategory] or 3) * 86400
+  local transit = transit_of(order, shipped)
   local steps = {
     { shipped, "EVENT_101", "Carrier notified to pick up package.", origin },
     { shipped + 3600, "EVENT_102", "Shipment picked up from seller's facility.", origin },
@@ -526,7 +703,7 @@ function _M.handlers.getPackageTrackingDetails(req, sb)
       if s[2] == "EVENT_302" then current, desc = "DELIVERED", "Delivered" end
     end
   end
-  local tn = tracking_number(n)
+  local tn = tracking_number(order)
   return 200, { payload = {
     packageNumber = n, trackingNumber = tn, carrierCode = order.carrier,
     customerTrackingLink = "https://www.swiship.com/track?id=" .. tn,

@@ -21,6 +21,9 @@
 --                                       on one listing: MLI is not available for FBA inventory
 --   ERROR   90220 / 90000900            missing fulfillment_channel_code / bad quantity,
 --                                       duplicate channel, malformed patch
+--   ERROR   MLI_PRODUCT_TYPE            a patch of location quantities whose productType is not
+--                                       PRODUCT (the guide: always PRODUCT for these patches;
+--                                       the listing keeps its own product type)
 --   WARNING MLI_DEFAULT_NOT_ZERO        location quantities while DEFAULT > 0: the seller
 --                                       gets an MLI and a non-MLI offer; set DEFAULT to 0
 -- Any ERROR makes the submission INVALID and nothing is changed.
@@ -56,6 +59,7 @@ _M.ISSUE = {
   SUPPLY_SOURCE_INACTIVE = "MLI_SUPPLY_SOURCE_INACTIVE",
   FBA_NOT_SUPPORTED = "MLI_FBA_NOT_SUPPORTED",
   DEFAULT_NOT_ZERO = "MLI_DEFAULT_NOT_ZERO",
+  PRODUCT_TYPE = "MLI_PRODUCT_TYPE",
 }
 local ISSUE = _M.ISSUE
 
@@ -265,6 +269,24 @@ local function check_fa_listing(sb, entries, issues)
   end
 end
 
+-- The MLI guide: patches of per-location quantities always say productType PRODUCT.
+local function check_product_type(sb, args, issues)
+  if args.productType == "PRODUCT" then return end
+  for _, p in ipairs(args.patches or {}) do
+    if type(p) == "table" and p.path == "/attributes/" .. FA and type(p.value) == "table" and p.op ~= "delete" then
+      for _, e in ipairs(p.value) do
+        if type(e) == "table" and nonempty_string(e.fulfillment_channel_code)
+          and channel(sb, e.fulfillment_channel_code) == "location" then
+          issues[#issues + 1] = issue(sb, ISSUE.PRODUCT_TYPE,
+            fmt("Per-location quantities are patched with productType PRODUCT, not '%s' (the listing keeps its "
+              .. "own product type).", tostring(args.productType)), "ERROR", FA, "INVALID_ATTRIBUTE")
+          return
+        end
+      end
+    end
+  end
+end
+
 -- attribute values are arrays of objects
 local function check_attribute_value(sb, name, value, issues)
   if not is_array(value) then
@@ -450,6 +472,7 @@ function _M.submit(sb, args)
     else
       local attrs = deep_copy(doc.attributes or {})
       apply_patches(sb, attrs, args.patches or {}, issues)
+      if not has_error(issues) then check_product_type(sb, args, issues) end
       if not has_error(issues) then check_fa_listing(sb, attrs[FA], issues) end
       new = deep_copy(doc)
       new.attributes = attrs
