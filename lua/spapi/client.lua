@@ -442,12 +442,6 @@ local KEYED_CREATES = {
   },
 }
 
-local function duplicate_answer(err)
-  local text = (tostring(err.code or "") .. " " .. tostring(err.message or "") .. " "
-    .. tostring(err.details or "")):lower()
-  return text:find("duplicate", 1, true) ~= nil or text:find("already exist", 1, true) ~= nil
-end
-
 -- A re-sent create answered "duplicate": fetch what the first attempt made.
 -- → response, body (the fetch's: the order) | nil when it is not the one sent
 function Client:_resent_create(job, meta)
@@ -538,7 +532,7 @@ function outcome(self, job, status, headers, raw, request_id, limit)
   local decoded = (raw and raw ~= "") and json.decode(raw) or nil
   local err = errors.from_response(plan.name, status, headers, decoded, raw)
   err.response = meta
-  if status == 400 and job.resent and KEYED_CREATES[plan.name] and duplicate_answer(err) then
+  if status == 400 and job.resent and KEYED_CREATES[plan.name] and errors.duplicate(err) then
     local found, order = self:_resent_create(job, meta)
     if found then return "done", order, found end
   end

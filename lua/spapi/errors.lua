@@ -82,6 +82,15 @@ function _M.stale_token(e)
   return text:find("token", 1, true) ~= nil or text:find("expired", 1, true) ~= nil
 end
 
+--- Whether an HTTP error says the thing to create exists already (a duplicate
+--- id): a 400 or 409 whose code, message or details say so.
+function _M.duplicate(e)
+  if e.status ~= 400 and e.status ~= 409 then return false end
+  local text = (tostring(e.code or "") .. " " .. tostring(e.message or "") .. " "
+    .. tostring(e.details or "")):lower()
+  return text:find("duplicate", 1, true) ~= nil or text:find("already exist", 1, true) ~= nil
+end
+
 --- Raise a programmer error naming the operation (level 3 = the user's call site
 --- by default).
 function _M.raise(op, msg, level)

@@ -67,3 +67,18 @@ describe("client: a re-sent create answered 'duplicate'", function()
     assert.equal(1, stats().requests["fulfillment_outbound.getFulfillmentOrder"])
   end)
 end)
+
+describe("errors.duplicate", function()
+  local errors = require "spapi.errors"
+  local function e(status, code, message, details)
+    return errors.from_response("x.y", status, {}, { errors = { { code = code, message = message, details = details } } })
+  end
+
+  it("reads code, message and details of a 400 or 409", function()
+    assert.is_true(errors.duplicate(e(400, "InvalidInput", "A fulfillment order with sellerFulfillmentOrderId 'A' "
+      .. "already exists (a duplicate request).")))
+    assert.is_true(errors.duplicate(e(409, "Conflict", "", "Duplicate request")))
+    assert.is_false(errors.duplicate(e(400, "InvalidInput", "quantity must be positive")))
+    assert.is_false(errors.duplicate(e(500, "InternalFailure", "duplicate key in our database")))
+  end)
+end)
