@@ -1,5 +1,5 @@
 -- Multi-Channel Fulfillment: check FBA stock, preview the shipping speeds, create
--- an order (idempotent on its id), follow it until it ships, then track the package.
+-- an order (keyed by its id), follow it until it ships, then track the package.
 --
 --   make demo EXAMPLES=examples/mcf_order.lua    # against the local sandbox
 local spapi = require "spapi"
@@ -28,12 +28,12 @@ for _, p in ipairs(preview.payload.fulfillmentPreviews) do
   print(string.format("  %-18s fulfillable=%-5s fees %.2f", p.shippingSpeedCategory, tostring(p.isFulfillable), fee))
 end
 
--- 3. create the order; sending the same request again is harmless
+-- 3. create the order (keyed by its id: if the answer is lost, the client sends
+-- it again, and a "duplicate" answer to that gives back the order made)
 local id = "MCF-" .. os.time()
 local order = { marketplaceId = MARKETPLACE, sellerFulfillmentOrderId = id, displayableOrderId = id,
   displayableOrderDate = os.date("!%Y-%m-%dT%H:%M:%SZ"), displayableOrderComment = "Thank you for your order",
   shippingSpeedCategory = "Standard", destinationAddress = ADDRESS, items = items }
-check(sp.fulfillment_outbound.createFulfillmentOrder{ body = order })
 check(sp.fulfillment_outbound.createFulfillmentOrder{ body = order })
 print("created " .. id)
 

@@ -9,7 +9,7 @@ local errors = require "spapi.errors"
 local clock = require "spapi.clock"
 local json = require "spapi.json"
 
-local fmt, tonumber, tostring = string.format, tonumber, tostring
+local fmt, tonumber, tostring, type = string.format, tonumber, tostring, type
 
 -- A stable, non-reversible id for a secret (cache keys, rate-limit keys).
 local function fingerprint(...)
@@ -55,10 +55,16 @@ local function memo_get(self, key)
   return nil
 end
 
+-- A token's lifetime as the answer gave it, if it is a finite positive number
+-- of seconds (NaN would poison the cache, 0 refresh on every call, inf never).
+local function lifetime(v)
+  if type(v) == "number" and v > 0 and v < math.huge then return v end
+  return nil
+end
+
 -- A cached token is stored as "<refresh_at> <token>" with the token's lifetime as
 -- the store TTL; it is used until refresh_at (a margin before it expires).
 local function remember(self, key, token, expires_in)
-  expires_in = tonumber(expires_in) or 3600
   local refresh_at = clock.now() + expires_in - _M.margin(expires_in)
   self.store:set(key, fmt("%.3f %s", refresh_at, token), expires_in)
   memo(self, key, token, refresh_at)
@@ -140,6 +146,11 @@ local function lwa_exchange(self, scope, deadline)
     return nil, errors.new{ kind = "lwa", status = e.status, code = e.code, operation = "lwa.token",
       message = e.message or "token request refused", retryable = resp.status >= 500 }
   end
+  if not lifetime(t.expires_in) then
+    return nil, errors.new{ kind = "lwa", status = resp.status, code = "InvalidExpiry", operation = "lwa.token",
+      message = "the token answer's expires_in is not a finite positive number (got "
+        .. tostring(t.expires_in) .. ")" }
+  end
   return t
 end
 
@@ -219,7 +230,13 @@ function _M:restricted_token(method, path, data_elements, call)
     return nil, errors.new{ kind = "decode", code = "InvalidResponse", operation = "tokens.createRestrictedDataToken",
       message = "no restrictedDataToken in the response" }
   end
-  remember(self, key, token, body.expiresIn)
+  local ttl = lifetime(body.expiresIn)
+  if not ttl then
+    return nil, errors.new{ kind = "decode", code = "InvalidResponse", operation = "tokens.createRestrictedDataToken",
+      message = "the restricted data token's expiresIn is not a finite positive number (got "
+        .. tostring(body.expiresIn) .. ")" }
+  end
+  remember(self, key, token, ttl)
   return token
 end
 

@@ -159,6 +159,9 @@ function _M.new(t)
   self.limiter = ratelimit.new(self.store, { scale = cfg.rate_scale, margin = cfg.rate_margin })
   self.sp_id = cfg.selling_partner_id or auth.fingerprint(s.client_id, s.refresh_token or "grantless")
   self.auth = auth.new(cfg, s, self.store, function(req) return self:_send(req) end)
+  -- on Amazon's hosts: the endpoint's region (marketplaces are checked against
+  -- it) and whether it is production (sandbox-only operations are refused there)
+  self.endpoint_region, self.production = config.endpoint_region(cfg.endpoint)
   self.debug = cfg.debug
   self.cfg.debug = nil
   for key in pairs(operations.apis) do self[key] = api_proxy(self, key) end
@@ -219,7 +222,7 @@ function Client:_debug_result(req, t0, status, headers, body)
     ev.phase, ev.status = "response", status
     ev.headers, ev.body = redact.headers(hdr.table(headers)), redact.body(body)
   else
-    ev.phase, ev.kind, ev.message = "error", body, headers
+    ev.phase, ev.kind, ev.message = "error", body, redact.message(headers)
   end
   pcall(self.debug, ev)
 end
@@ -254,6 +257,10 @@ function Client:_plan(name, level)
   local plan = plans[name]
   if plan then return plan end
   local full, api, op_name, op = resolve(name, level + 1)
+  if op.sandbox_only and self.production then
+    error(fmt("spapi: %s is a sandbox-only operation (x-amzn-api-sandbox-only in the model): it cannot be "
+      .. "called on the production endpoint %s (use sandbox = true)", full, self.cfg.endpoint), level + 1)
+  end
   local idempotent = op.idempotent
   if idempotent == nil then idempotent = op.method ~= "POST" and op.method ~= "PATCH" end
   plan = {
@@ -292,6 +299,12 @@ local function check_opts(plan, opts, level)
   end
 end
 
+-- a marketplace of another region than the endpoint's is refused before sending
+local function check_marketplaces(self, plan, params, level)
+  local msg = config.foreign_marketplace(self.endpoint_region, self.cfg.endpoint, params)
+  if msg then error(fmt("spapi: %s: %s", plan.name, msg), level + 1) end
+end
+
 -- the job of a call to plan's operation; errors at the caller's level + 1
 function new_job(self, plan, params, opts, level)
   if params ~= nil and type(params) ~= "table" then
@@ -300,12 +313,14 @@ function new_job(self, plan, params, opts, level)
   local cfg, job = self.cfg, plan.spare
   local url, headers, body = plan.build(params, cfg.endpoint, job and job.headers)
   if not url then error(headers, level + 1) end
+  if params and self.endpoint_region then check_marketplaces(self, plan, params, level + 1) end
   if opts == nil then opts = NO_OPTS else check_opts(plan, opts, level + 1) end
   -- the deadline (job.deadline, monotonic) is set when the call starts: by
   -- run_job's first attempt, or by batch for all its jobs at once
   if job and job.headers == headers then -- the finished job of an earlier call, made new
     plan.spare = nil
     job.url, job.body, job.opts, job.attempts, job.deadline, job.reauthed = url, body, opts, 0, false, nil
+    job.resent = nil
     return job
   end
   return {
@@ -404,16 +419,49 @@ function Client:_maybe_retry(job, err, delay)
   return "retry", delay
 end
 
-local function tokenish(err)
-  local m = (err.message or ""):lower()
-  return err.status == 401 or (err.status == 403 and (m:find("token", 1, true) ~= nil
-    or m:find("expired", 1, true) ~= nil))
+-- Creates keyed by an id the caller chooses (and re-sent after a lost answer,
+-- see SAFE_POSTS): a duplicate-id answer to a re-send means an earlier attempt
+-- made it. `get` fetches it by `key`; `same` tells whether the one found is the
+-- one sent (not an older one that had the id).
+local KEYED_CREATES = {
+  ["fulfillment_outbound.createFulfillmentOrder"] = {
+    get = "fulfillment_outbound.getFulfillmentOrder", key = "sellerFulfillmentOrderId",
+    same = function(sent, found)
+      local p = type(found) == "table" and found.payload
+      local o = type(p) == "table" and p.fulfillmentOrder
+      if type(o) ~= "table" or o.displayableOrderId ~= sent.displayableOrderId then return false end
+      local ids = {}
+      for _, it in ipairs(type(p.fulfillmentOrderItems) == "table" and p.fulfillmentOrderItems or {}) do
+        ids[tostring(it.sellerFulfillmentOrderItemId)] = true
+      end
+      for _, it in ipairs(type(sent.items) == "table" and sent.items or {}) do
+        if not ids[tostring(it.sellerFulfillmentOrderItemId)] then return false end
+      end
+      return true
+    end,
+  },
+}
+
+-- A re-sent create answered "duplicate": fetch what the first attempt made.
+-- → response, body (the fetch's: the order) | nil when it is not the one sent
+function Client:_resent_create(job, meta)
+  local keyed = KEYED_CREATES[job.plan.name]
+  local sent = type(job.body) == "string" and json.decode(job.body) or job.body
+  local id = type(sent) == "table" and sent[keyed.key]
+  if type(id) ~= "string" then return nil end
+  local body, resp = self:call(keyed.get, { [keyed.key] = id },
+    { deadline = max(0, job.deadline - clock.monotonic()) })
+  if not body or not keyed.same(sent, body) then return nil end
+  resp.operation, resp.attempts, resp.recovered = job.plan.name, job.attempts, "duplicate"
+  resp.create_response = meta
+  return resp, body
 end
 
 -- A failed exchange (no response). → "error", err | "retry", delay
 function Client:_lost(job, msg, kind)
   local before_send = kind == "connect" or kind == "resolve"
   local again = before_send or idempotent(job)
+  if again and not before_send then job.resent = true end -- the lost attempt may have been applied
   local err = errors.new{ kind = kind, code = NET_CODES[kind] or "NetworkError", message = msg,
     operation = job.plan.name, retryable = true, maybe_applied = not again }
   if again then return self:_maybe_retry(job, err) end
@@ -472,7 +520,10 @@ function outcome(self, job, status, headers, raw, request_id, limit)
     local err = errors.new{ kind = "decode", code = "InvalidJSON", status = status, operation = plan.name,
       message = "response is not valid JSON: " .. tostring(derr), request_id = meta.request_id,
       retryable = true }
-    if idempotent(job) then return self:_maybe_retry(job, err) end
+    if idempotent(job) then
+      job.resent = true
+      return self:_maybe_retry(job, err)
+    end
     -- the server took it (2xx): sending it again could do it twice
     err.retryable, err.maybe_applied, err.attempts = false, true, job.attempts
     return "error", err
@@ -481,7 +532,11 @@ function outcome(self, job, status, headers, raw, request_id, limit)
   local decoded = (raw and raw ~= "") and json.decode(raw) or nil
   local err = errors.from_response(plan.name, status, headers, decoded, raw)
   err.response = meta
-  if (status == 401 or status == 403) and not job.reauthed and tokenish(err) then
+  if status == 400 and job.resent and KEYED_CREATES[plan.name] and errors.duplicate(err) then
+    local found, order = self:_resent_create(job, meta)
+    if found then return "done", order, found end
+  end
+  if (status == 401 or status == 403) and not job.reauthed and errors.stale_token(err) then
     job.reauthed = true
     job.attempts = job.attempts - 1 -- a token refresh is not a retry
     local op, refused = plan.op, job.headers["x-amz-access-token"]
@@ -498,7 +553,10 @@ function outcome(self, job, status, headers, raw, request_id, limit)
     return self:_maybe_retry(job, err, d)
   end
   if status >= 500 then
-    if idempotent(job) then return self:_maybe_retry(job, err, retry_after(headers)) end
+    if idempotent(job) then
+      job.resent = true
+      return self:_maybe_retry(job, err, retry_after(headers))
+    end
     err.maybe_applied = true
   end
   err.attempts = job.attempts

@@ -11,7 +11,8 @@
 --   region = na
 local _M = {}
 
-local getenv, type, pairs, tonumber = os.getenv, type, pairs, tonumber
+local getenv, type, pairs, ipairs, tonumber, tostring = os.getenv, type, pairs, ipairs, tonumber, tostring
+local fmt = string.format
 
 _M.regions = {
   na = { host = "sellingpartnerapi-na.amazon.com", aws_region = "us-east-1" },
@@ -41,9 +42,95 @@ for _, m in ipairs({
   _M.marketplaces[m[2]] = rec
 end
 
---- Marketplace record by id or country code ("US", "ATVPDKIKX0DER").
+-- codes people use that are not the ISO country code
+local ALIASES = { UK = "GB" }
+
+--- Marketplace record by id or country code ("US", "ATVPDKIKX0DER", "uk");
+--- an unknown one raises, listing the known codes.
 function _M.marketplace(key)
-  return _M.marketplaces[key] or _M.marketplaces[tostring(key):upper()]
+  local m = _M.marketplaces[key]
+  if m then return m end
+  if type(key) == "string" then
+    local up = key:upper()
+    m = _M.marketplaces[ALIASES[up] or up]
+    if m then return m end
+  end
+  local codes = {}
+  for k, rec in pairs(_M.marketplaces) do
+    if k == rec.country then codes[#codes + 1] = k end
+  end
+  for k in pairs(ALIASES) do codes[#codes + 1] = k end
+  table.sort(codes)
+  error(fmt("spapi.marketplace: unknown marketplace %s (known: %s, or a marketplace id)",
+    type(key) == "string" and ("'" .. key .. "'") or tostring(key), table.concat(codes, ", ")), 2)
+end
+
+--- The region of an endpoint on Amazon's hosts, and whether it is production:
+--- "https://sellingpartnerapi-eu.amazon.com" → "eu", true; the sandbox host →
+--- "eu", false; any other host → nil.
+function _M.endpoint_region(endpoint)
+  local host = type(endpoint) == "string" and endpoint:match("^%a[%w+.%-]*://([^/?#]*)")
+  if not host then return nil end
+  host = host:gsub("^.*@", ""):gsub(":%d*$", ""):lower()
+  local sandbox, r = host:match("^(.-)sellingpartnerapi%-(%a%a)%.amazon%.com%.?$")
+  if not r or not _M.regions[r] or (sandbox ~= "" and sandbox ~= "sandbox.") then return nil end
+  return r, sandbox == ""
+end
+
+-- marketplace ids in a parameter value (an id, a comma-separated list, or an array)
+local function each_id(v, fn)
+  if type(v) == "string" then
+    for id in v:gmatch("[^,%s]+") do
+      local r = fn(id)
+      if r then return r end
+    end
+  elseif type(v) == "table" then
+    for _, id in ipairs(v) do
+      if type(id) == "string" then
+        local r = fn(id)
+        if r then return r end
+      end
+    end
+  end
+end
+
+local MARKETPLACE_PARAMS = { "marketplaceId", "marketplaceIds", "MarketplaceId", "MarketplaceIds" }
+
+--- A message when an operation's parameters (or its body's top level) name a
+--- marketplace of another region than `region` (the endpoint's); else nil.
+function _M.foreign_marketplace(region, endpoint, params)
+  local function check(where, t)
+    if type(t) ~= "table" then return nil end
+    for _, name in ipairs(MARKETPLACE_PARAMS) do
+      local msg = each_id(t[name], function(id)
+        local m = _M.marketplaces[id]
+        if m and m.id == id and m.region ~= region then
+          return fmt("%s%s %s (%s) is a marketplace of region %s, but the endpoint %s is region %s",
+            where, name, id, m.country, m.region, endpoint, region)
+        end
+      end)
+      if msg then return msg end
+    end
+  end
+  local msg = check("", params)
+  if msg then return msg end
+  for k, v in pairs(params) do -- the body, under `body` or its model name
+    if type(v) == "table" and type(k) == "string" then
+      msg = check(k .. ".", v)
+      if msg then return msg end
+    end
+  end
+end
+
+--- Whether u is an http:// or https:// URL: the only schemes spapi sends to
+--- (libcurl would also read file://, ftp://, ...).
+function _M.http_url(u)
+  return type(u) == "string" and u:sub(1, 8):lower():match("^https?://") ~= nil and #u > #"http://"
+end
+
+--- The scheme of a URL, for a message ("file", "ftp"; "none" without one).
+function _M.scheme(u)
+  return type(u) == "string" and u:match("^(%a[%w+.%-]*):") or "none"
 end
 
 local function trim(s) return (s:gsub("^%s+", ""):gsub("%s+$", "")) end
@@ -90,7 +177,58 @@ local ENV = {
 
 local NUMERIC = { timeout = true, connect_timeout = true, max_retries = true,
   max_wait = true, rate_margin = true, rate_scale = true, deadline = true, retry_base = true, retry_cap = true }
-local BOOLEAN = { sandbox = true, verify = true }
+local BOOLEAN = { sandbox = true, verify = true, allow_insecure = true }
+local WORDS = { ["true"] = true, yes = true, on = true, ["1"] = true,
+  ["false"] = false, no = false, off = false, ["0"] = false }
+
+--- A boolean setting from a config table or a profile: a boolean, or one of
+--- true/false, yes/no, on/off, 1/0 in any case. → value | nil, message naming key
+function _M.boolean(key, v, where)
+  if type(v) == "boolean" then return v end
+  if type(v) == "string" or type(v) == "number" then
+    local b = WORDS[trim(tostring(v)):lower()]
+    if b ~= nil then return b end
+  end
+  return nil, fmt("spapi: %s'%s' must be true/false, yes/no, on/off or 1/0 (got %s)", where or "",
+    key, type(v) == "string" and ("'" .. v .. "'") or tostring(v))
+end
+
+-- What a profile line gives for key (numbers and booleans parsed). → value | nil, message
+local function profile_value(key, v, where)
+  if BOOLEAN[key] then return _M.boolean(key, v, where) end
+  if NUMERIC[key] then
+    local n = tonumber(v)
+    if not n then return nil, fmt("spapi: %s'%s' must be a number (got '%s')", where, key, v) end
+    return n
+  end
+  return v
+end
+
+--- Whether a URL's host is this machine (127.0.0.0/8, ::1, localhost).
+function _M.loopback(u)
+  local host = type(u) == "string" and u:match("^%a[%w+.%-]*://([^/?#]*)")
+  if not host then return false end
+  host = host:gsub("^.*@", ""):lower()
+  host = host:match("^%[(.*)%]") or host:gsub(":%d*$", "")
+  return host == "localhost" or host:match("%.localhost$") ~= nil or host == "::1"
+    or host:match("^127%.%d+%.%d+%.%d+$") ~= nil
+end
+
+--- Whether credentials may go to URL u: https, plain http to this machine, or
+--- any http with allow_insecure. → true | nil, message
+function _M.secure_enough(cfg, u, what)
+  if cfg.allow_insecure or u:sub(1, 8):lower() == "https://" or _M.loopback(u) then return true end
+  return nil, fmt("spapi: %s is plain http to a host that is not this machine (%s): the credentials "
+    .. "would travel in clear; use https, or set allow_insecure = true", what,
+    (u:match("^%a[%w+.%-]*://([^/?#]*)") or ""):gsub("^.*@", ""))
+end
+
+-- verify = false: said once per process
+local warned_verify = false
+local function warn(msg)
+  local ngx = rawget(_G, "ngx")
+  if ngx and ngx.log and ngx.WARN then ngx.log(ngx.WARN, msg) else io.stderr:write(msg, "\n") end
+end
 
 --- Merge table → env → profile into one resolved config; returns cfg or nil, err.
 -- (getenv: for tests, a function standing in for os.getenv)
@@ -108,10 +246,11 @@ function _M.resolve(t, getenv_fn)
     return nil, "spapi: profile '" .. named .. "' not found in " .. tostring(prof_path)
   end
   prof = prof or {}
+  local where = fmt("profile '%s' in %s: ", named or "default", tostring(prof_path))
   for k, v in pairs(prof) do
-    if NUMERIC[k] then v = tonumber(v)
-    elseif BOOLEAN[k] then v = (v == "true" or v == "1" or v == "yes") end
-    cfg[k] = v
+    local value, perr = profile_value(k, v, where)
+    if value == nil then return nil, perr end
+    cfg[k] = value
   end
   if use_env then
     for k, var in pairs(ENV) do
@@ -119,7 +258,14 @@ function _M.resolve(t, getenv_fn)
       if v and v ~= "" then cfg[k] = v end
     end
   end
-  for k, v in pairs(t) do cfg[k] = v end
+  for k, v in pairs(t) do
+    if BOOLEAN[k] then
+      local b, berr = _M.boolean(k, v)
+      if b == nil then return nil, berr end
+      v = b
+    end
+    cfg[k] = v
+  end
   cfg.env, cfg.profile_file = nil, nil
 
   cfg.region = cfg.region or "na"
@@ -131,8 +277,16 @@ function _M.resolve(t, getenv_fn)
   if not cfg.endpoint then
     cfg.endpoint = "https://" .. (cfg.sandbox and "sandbox." or "") .. region.host
   end
-  cfg.endpoint = cfg.endpoint:gsub("/+$", "")
   cfg.lwa_endpoint = cfg.lwa_endpoint or _M.lwa_endpoint
+  for _, k in ipairs({ "endpoint", "lwa_endpoint" }) do
+    if not _M.http_url(cfg[k]) then
+      return nil, "spapi: " .. k .. " must be an http:// or https:// URL (got scheme '" .. _M.scheme(cfg[k]) .. "')"
+    end
+  end
+  local ok, ierr = _M.secure_enough(cfg, cfg.endpoint, "endpoint")
+  if ok then ok, ierr = _M.secure_enough(cfg, cfg.lwa_endpoint, "lwa_endpoint") end
+  if not ok then return nil, ierr end
+  cfg.endpoint = cfg.endpoint:gsub("/+$", "")
   cfg.timeout = cfg.timeout or 30
   cfg.connect_timeout = cfg.connect_timeout or 10
   cfg.max_retries = cfg.max_retries or 3
@@ -141,6 +295,10 @@ function _M.resolve(t, getenv_fn)
   cfg.retry_base = cfg.retry_base or 0.5
   cfg.retry_cap = cfg.retry_cap or 20
   if cfg.verify == nil then cfg.verify = true end
+  if cfg.verify == false and not warned_verify then
+    warned_verify = true
+    warn("spapi: warning: verify = false: TLS certificates and host names are not checked")
+  end
   return cfg
 end
 

@@ -12,6 +12,7 @@ local _M = {}
 
 local core = require "spapi.core"
 local errors = require "spapi.errors"
+local config = require "spapi.config"
 
 local type, tostring = type, tostring
 
@@ -25,6 +26,13 @@ end
 -- failures, 429 and 5xx. → resp | nil, err
 local function exchange(client, op, what, req)
   req.operation = op
+  if not config.http_url(req.url) then
+    return fail(op, "InvalidURL", "the document's " .. what .. " URL must be http:// or https:// (got scheme '"
+      .. config.scheme(req.url) .. "')", { kind = "config" })
+  end
+  -- a pre-signed URL is a credential: not in clear to another machine unless allowed
+  local secure, why = config.secure_enough(client.cfg, req.url, "the document's " .. what .. " URL")
+  if not secure then return fail(op, "InsecureURL", why:gsub("^spapi: ", ""), { kind = "config" }) end
   local max_retries = client.cfg.max_retries
   local attempts, resp, kind, msg = 0, nil, nil, nil
   repeat

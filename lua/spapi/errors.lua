@@ -6,6 +6,7 @@ local _M = {}
 
 local setmetatable, getmetatable, type, tostring = setmetatable, getmetatable, type, tostring
 local fmt, concat = string.format, table.concat
+local redact_message = require("spapi.redact").message
 
 local Error = {}
 Error.__index = Error
@@ -31,6 +32,9 @@ end
 function _M.new(t)
   t = t or {}
   if t.retryable == nil then t.retryable = false end
+  -- a transport's message names the URL: never with its query (a pre-signed
+  -- document URL's is a credential)
+  if t.message then t.message = redact_message(t.message) end
   return setmetatable(t, Error)
 end
 
@@ -63,6 +67,28 @@ function _M.from_response(op, status, headers, decoded, raw)
   end
   e.retryable = status == 429 or status >= 500
   return _M.new(e)
+end
+
+--- Whether an HTTP error says the access token was stale (expired, revoked,
+--- missing): a 401, or a 403 whose code, message or details speak of the token.
+--- Amazon puts the reason in `details` ("The access token you provided has
+--- expired.") under the message "Access to requested resource is denied.".
+function _M.stale_token(e)
+  local status = e.status
+  if status == 401 then return true end
+  if status ~= 403 then return false end
+  local text = (tostring(e.code or "") .. " " .. tostring(e.message or "") .. " "
+    .. tostring(e.details or "")):lower()
+  return text:find("token", 1, true) ~= nil or text:find("expired", 1, true) ~= nil
+end
+
+--- Whether an HTTP error says the thing to create exists already (a duplicate
+--- id): a 400 or 409 whose code, message or details say so.
+function _M.duplicate(e)
+  if e.status ~= 400 and e.status ~= 409 then return false end
+  local text = (tostring(e.code or "") .. " " .. tostring(e.message or "") .. " "
+    .. tostring(e.details or "")):lower()
+  return text:find("duplicate", 1, true) ~= nil or text:find("already exist", 1, true) ~= nil
 end
 
 --- Raise a programmer error naming the operation (level 3 = the user's call site

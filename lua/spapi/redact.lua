@@ -42,10 +42,29 @@ local function presigned(s)
   end))
 end
 
---- a URL with the signature parts of its query masked
+local function is_presigned(q)
+  for k in q:gmatch("[Xx]%-[Aa][Mm][Zz]%-[%a%-]+") do
+    if PRESIGNED[k:lower()] then return true end
+  end
+  return false
+end
+
+--- a URL fit for a log: a pre-signed URL's whole query is dropped (its parts
+--- are a credential together), other queries (an API call's parameters) stay
 function _M.url(u)
   if type(u) ~= "string" then return u end
+  local base, q = u:match("^([^?#]*)%?([^#]*)")
+  if q and is_presigned(q) then return base .. "?[redacted]" end
   return presigned(u)
+end
+
+--- a message fit for an error or a log: every URL in it loses its query (a
+--- transport's message names the URL it failed on), and signature parts
+--- anywhere (an S3 error's canonical request) are masked
+function _M.message(s)
+  if type(s) ~= "string" then return s end
+  s = s:gsub("(%a[%w+.%-]*://[^%s?#\"'<>]*)%?[^%s\"'<>]*", "%1?[redacted]")
+  return presigned(s)
 end
 
 -- form bodies (LWA), JSON bodies, and pre-signed URLs inside either

@@ -17,6 +17,7 @@
 --   speed           sandbox clock factor (default 1): time-based progress runs this much faster
 --   rate_scale      multiplies the models' rates and bursts (default 1)
 --   seed            seed of the deterministic PRNG (faults with a rate, program randomness)
+--   state_size      size of the program state store (nginx size, default "32m")
 -- Runtime failures return nil, err.
 local _M = {}
 
@@ -89,9 +90,9 @@ local function http(method, url, body, headers)
 end
 _M._http = http
 
-local function http_conf(dir)
+local function http_conf(dir, opts)
   return table.concat({
-    "  lua_shared_dict spapi_state 32m;",
+    fmt("  lua_shared_dict spapi_state %s;", opts.state_size or "32m"),
     "  lua_shared_dict spapi_meta 4m;",
     "  lua_shared_dict spapi_tokens 16m;",
     "  lua_shared_dict spapi_buckets 8m;",
@@ -147,6 +148,9 @@ function _M.start(opts)
     port = assert(core.free_port())
   end
   local dir = absolute(opts.dir or _M.default_dir())
+  if opts.state_size ~= nil and not tostring(opts.state_size):match("^%d+[kKmM]?$") then
+    error("spapi.sandbox.start: 'state_size' must be an nginx size like \"32m\" or \"512k\"", 2)
+  end
   if type(opts.credentials) ~= "nil" and type(opts.credentials) ~= "table" then
     error("spapi.sandbox.start: 'credentials' must be an array of { client_id=, client_secret=, refresh_tokens= }", 2)
   end
@@ -160,10 +164,14 @@ function _M.start(opts)
     seed = tonumber(opts.seed) or 1,
     lua_path = opts.lua_path,
   }
-  local ok, err = nginx.write_file(dir .. "/sandbox.json", assert(json.encode(cfg)))
+  -- it holds the credentials (--strict-credentials): made afresh, readable by
+  -- its owner only, before a byte is written
+  local path = dir .. "/sandbox.json"
+  os.execute("umask 077 && rm -f " .. nginx.shell_quote(path) .. " && : > " .. nginx.shell_quote(path))
+  local ok, err = nginx.write_file(path, assert(json.encode(cfg)))
   if not ok then return nil, "cannot write " .. dir .. "/sandbox.json: " .. tostring(err) end
   local h, serr = nginx.start{
-    dir = dir, port = port, workers = cfg.workers, http = http_conf(dir), server = SERVER,
+    dir = dir, port = port, workers = cfg.workers, http = http_conf(dir, opts), server = SERVER,
     log_level = opts.log_level or "warn", access_log = opts.access_log,
   }
   if not h then return nil, serr end

@@ -538,7 +538,7 @@ describe("client pipeline", function()
 
   -- Found in review: a pre-signed document URL (a credential until it expires)
   -- reached the debug hook as it was
-  it("masks the signature parts of pre-signed URLs in debug events", function()
+  it("drops the query of pre-signed URLs in debug events", function()
     local events = {}
     local sp = srv.client{ debug = function(ev) events[#events + 1] = ev end }
     local url = srv.url .. "/doc.txt?X-Amz-Algorithm=AWS4-HMAC-SHA256"
@@ -550,8 +550,7 @@ describe("client pipeline", function()
       assert.is_nil(ev.url:find("SESSIONSECRET", 1, true), ev.url)
       assert.is_nil(ev.url:find("deadbeefsignature", 1, true), ev.url)
       assert.is_nil(ev.url:find("ASIAEXAMPLE", 1, true), ev.url)
-      assert.matches("X-Amz-Algorithm=AWS4-HMAC-SHA256", ev.url, 1, true) -- the rest stays readable
-      assert.matches("&x=1", ev.url, 1, true)
+      assert.equal(srv.url .. "/doc.txt?[redacted]", ev.url) -- a pre-signed query goes whole
     end
     local body = require("spapi.redact").body('{"url":"' .. url .. '"}')
     assert.is_nil(body:find("SESSIONSECRET", 1, true), body)

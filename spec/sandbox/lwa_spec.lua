@@ -104,12 +104,14 @@ describe("sandbox LWA", function()
   it("refuses API calls without, with unknown and with expired tokens", function()
     local status, headers, body = H.sandbox_http("GET", FEATURES, { query = MP })
     assert.equal(403, status)
-    assert.same({ errors = { { code = "Unauthorized", message = "Access to requested resource is denied.", details = "" } } }, body)
+    assert.same({ errors = { { code = "MissingAuthenticationToken", message = "Access to requested resource is denied.",
+      details = "" } } }, body)
     assert.is_string(headers["x-amzn-requestid"])
 
     status, _, body = H.sandbox_http("GET", FEATURES, { query = MP, token = "Atza|never-issued" })
     assert.equal(403, status)
-    assert.equal("Unauthorized", body.errors[1].code)
+    assert.same({ errors = { { code = "Unauthorized", message = "Access to requested resource is denied.",
+      details = "The access token you provided is revoked, malformed or invalid." } } }, body)
 
     assert(H.sandbox().control("/_sandbox/config", { token_lifetime = 1 }))
     local token, full = H.sandbox_token()
@@ -118,8 +120,20 @@ describe("sandbox LWA", function()
     require("spapi.core").sleep(1.3)
     status, _, body = H.sandbox_http("GET", FEATURES, { query = MP, token = token })
     assert.equal(403, status)
-    assert.equal("Unauthorized", body.errors[1].code)
-    assert.equal("The access token you provided has expired.", body.errors[1].message)
+    assert.same({ errors = { { code = "Unauthorized", message = "Access to requested resource is denied.",
+      details = "The access token you provided has expired." } } }, body)
+  end)
+
+  it("revokes every token it issued on reset{tokens = true}", function()
+    local token = H.sandbox_token()
+    assert.equal(200, (H.sandbox_http("GET", FEATURES, { query = MP, token = token })))
+    assert(H.sandbox().reset{ tokens = true })
+    -- (each worker forgets its cached copy: ask several times)
+    for _ = 1, 4 do
+      local status, _, body = H.sandbox_http("GET", FEATURES, { query = MP, token = token })
+      assert.equal(403, status)
+      assert.equal("The access token you provided is revoked, malformed or invalid.", body.errors[1].details)
+    end
   end)
 
   it("issues grantless tokens for client_credentials with a known scope", function()

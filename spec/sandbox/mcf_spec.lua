@@ -1,5 +1,5 @@
 -- Multi-Channel Fulfillment (Fulfillment Outbound 2020-07-01) against a real
--- sandbox over plain HTTP: preview → create → idempotent create → status over
+-- sandbox over plain HTTP: preview → create → duplicate create → status over
 -- (advanced) time → shipment, package, tracking → list paging → cancel rules,
 -- returns, features, and the shared FBA inventory.
 local H = require "helpers"
@@ -97,10 +97,11 @@ describe("sandbox: MCF", function()
     local before = fulfillable("SKU-RED-MUG")
     local status, body = http("POST", BASE .. "/fulfillmentOrders", { body = order_body("MCF-FLOW-1") })
     assert.equal(200, status)
-    -- the same request again is accepted (idempotent) ...
-    status = http("POST", BASE .. "/fulfillmentOrders", { body = order_body("MCF-FLOW-1") })
-    assert.equal(200, status)
-    -- ... a different one with the same id is not
+    -- the same id again is a duplicate (400, as the model documents), the same request or not
+    status, body = http("POST", BASE .. "/fulfillmentOrders", { body = order_body("MCF-FLOW-1") })
+    assert.equal(400, status)
+    assert.equal("InvalidInput", body.errors[1].code)
+    assert.matches("already exists", body.errors[1].message)
     status, body = http("POST", BASE .. "/fulfillmentOrders", { body = order_body("MCF-FLOW-1", {
       { sellerSku = "SKU-RED-MUG", sellerFulfillmentOrderItemId = "MCF-FLOW-1-1", quantity = 3 } }) })
     assert.equal(400, status)

@@ -27,8 +27,8 @@ local function reply(status, body, headers)
   return ngx.exit(status)
 end
 
-local function errbody(code, message)
-  return { errors = { { code = code, message = message, details = "" } } }
+local function errbody(code, message, details)
+  return { errors = { { code = code, message = message, details = details or "" } } }
 end
 
 local function form(body)
@@ -149,8 +149,12 @@ function _M.handle()
       return reply(403, errbody("Unauthorized", "Access to requested resource is denied."))
     end
   elseif not token or not dict:get("tok:" .. token) then
-    local msg = token and "The access token you provided has expired." or "Access to requested resource is denied."
-    return reply(403, errbody("Unauthorized", msg))
+    -- Amazon's shapes: the reason in details, a missing token its own code
+    if not token then
+      return reply(403, errbody("MissingAuthenticationToken", "Access to requested resource is denied."))
+    end
+    return reply(403, errbody("Unauthorized", "Access to requested resource is denied.",
+      "The access token you provided has expired."))
   elseif restricted and uri:sub(1, #restricted) == restricted then
     return reply(403, errbody("Unauthorized", "Access to requested resource is denied."))
   end

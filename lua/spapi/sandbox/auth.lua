@@ -150,9 +150,13 @@ function _M.lwa(raw_body, headers)
   return 200, { access_token = token, token_type = "bearer", expires_in = lifetime, scope = scope }
 end
 
+-- Amazon's answers to a token it will not take: HTTP 403, the same message, the
+-- reason (if any) in `details`; a request without a token gets its own code.
 local DENIED = "Access to requested resource is denied."
-local function unauthorized(msg)
-  return 403, { errors = { { code = "Unauthorized", message = msg or DENIED, details = "" } } }
+local EXPIRED = "The access token you provided has expired."
+local INVALID = "The access token you provided is revoked, malformed or invalid."
+local function unauthorized(details, code)
+  return 403, { errors = { { code = code or "Unauthorized", message = DENIED, details = details or "" } } }
 end
 _M.unauthorized = unauthorized
 
@@ -173,9 +177,12 @@ local function resource_matches(res, method, path)
   return false
 end
 
--- Token records never change once issued: keep decoded ones per worker.
-local cache, cached_n = {}, 0
+-- Token records never change once issued: keep decoded ones per worker (until
+-- revoke_all, which every worker sees by the generation number).
+local cache, cached_n, cache_gen = {}, 0, nil
 local function lookup(token)
+  local gen = ngx.shared.spapi_meta:get("tokens_gen")
+  if gen ~= cache_gen then cache, cached_n, cache_gen = {}, 0, gen end
   local rec = cache[token]
   if rec then return rec end
   local s = tokens():get(token)
@@ -193,12 +200,10 @@ end
 function _M.check(op, method, path, headers)
   local token = headers["x-amz-access-token"]
   if type(token) == "table" then token = token[#token] end
-  if not token or token == "" then return nil, unauthorized() end
+  if not token or token == "" then return nil, unauthorized("", "MissingAuthenticationToken") end
   local rec = lookup(token)
-  if not rec then return nil, unauthorized() end
-  if rec.exp < ngx.now() then
-    return nil, unauthorized("The access token you provided has expired.")
-  end
+  if not rec then return nil, unauthorized(INVALID) end
+  if rec.exp < ngx.now() then return nil, unauthorized(EXPIRED) end
   if op.grantless then
     if rec.kind ~= "grantless" then return nil, unauthorized() end
     local want = op.scope or op.scopes
@@ -228,6 +233,13 @@ function _M.check(op, method, path, headers)
     return nil, unauthorized()
   end
   return { client_id = rec.client_id, selling_partner = rec.sp, kind = rec.kind, scopes = rec.scopes }
+end
+
+--- Forget every token issued: each is then "revoked, malformed or invalid", as
+--- after Amazon revokes them (POST /_sandbox/reset {"tokens": true}).
+function _M.revoke_all()
+  tokens():flush_all()
+  ngx.shared.spapi_meta:incr("tokens_gen", 1, 0)
 end
 
 --- Issue a restricted data token for resources (already validated).

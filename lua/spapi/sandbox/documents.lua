@@ -12,10 +12,12 @@ local type, tostring = type, tostring
 
 local function dict() return ngx.shared.spapi_docs end
 
+-- the sandbox's own address (where the request arrived), never the Host
+-- header: a client must not be able to send another's uploads elsewhere
 local function base_url()
-  local host = ngx.var.http_host
-  if not host or host == "" then host = "127.0.0.1:" .. tostring(ngx.var.server_port) end
-  return "http://" .. host
+  local addr = ngx.var.server_addr or "127.0.0.1"
+  if addr:find(":", 1, true) then addr = "[" .. addr .. "]" end
+  return "http://" .. addr .. ":" .. tostring(ngx.var.server_port)
 end
 _M.base_url = base_url
 
@@ -110,6 +112,19 @@ function _M.serve(id)
       return
     end
     local body = read_body()
+    -- gzip'd content is inflated later (feed processing): refuse now what would
+    -- inflate past the cap
+    if #body > 2 and body:byte(1) == 0x1f and body:byte(2) == 0x8b then
+      local _, _, too_large = util.gunzip(body)
+      if too_large then
+        ngx.status = 413
+        ngx.header["Content-Type"] = "application/xml"
+        ngx.print('<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>EntityTooLarge</Code>'
+          .. '<Message>Your proposed upload decompresses to more than ' .. util.MAX_INFLATED
+          .. ' bytes, the most the sandbox inflates.</Message></Error>')
+        return
+      end
+    end
     set("c:" .. id, body)
     m.uploaded_content_type = ngx.var.http_content_type
     m.uploaded = true

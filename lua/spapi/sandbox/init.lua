@@ -127,6 +127,7 @@ end
 _M.ensure_seeded = ensure_seeded
 
 --- Clear all program state, faults, buckets, documents and counters; re-seed.
+--- opts.tokens = true also revokes every token issued.
 function _M.reset(opts)
   opts = opts or {}
   state.with_lock("seed", function()
@@ -134,6 +135,7 @@ function _M.reset(opts)
     ratelimit.flush()
     documents.flush()
     faults.clear()
+    if opts.tokens == true then auth.revoke_all() end
     local m = meta()
     for _, k in ipairs(m:get_keys(0)) do
       if k:find("^stat:") or k:find("^fault_") or k == "rng_n" then m:delete(k) end
@@ -307,12 +309,20 @@ local function api_request(method, raw_path)
     body = decoded, raw_body = raw_body, client_id = ctx.client_id, selling_partner = ctx.selling_partner,
     token_kind = ctx.kind, op = op,
   }
+  state.begin()
   local ok, rstatus, rbody, rheaders = xpcall(handler, debug.traceback, req, sb)
   if not ok then
+    -- what the request wrote goes (units it reserved, ids it took)
+    state.rollback()
     ngx.log(ngx.ERR, "sandbox: ", opname, " failed: ", tostring(rstatus))
     meta():incr("stat:server_errors", 1, 0)
+    if tostring(rstatus):find("sandbox state is full", 1, true) then
+      return send(err(500, "InternalFailure", "The sandbox's state store is full: nothing of this "
+        .. opname .. " was kept (reset the sandbox)."))
+    end
     return send(err(500, "InternalFailure", "The sandbox failed handling " .. opname .. "."))
   end
+  state.finish()
   rstatus = tonumber(rstatus) or 200
   if rstatus >= 500 then meta():incr("stat:server_errors", 1, 0) end
   return send(rstatus, rbody, rheaders, fault)

@@ -17,6 +17,44 @@ end
 
 local function dkey(kind, id) return "d:" .. kind .. ":" .. tostring(id) end
 
+-- The writes of one request, so that a request failing half-way (the store
+-- full, a handler error) leaves nothing behind: begin() before the handler,
+-- rollback() if it raised, finish() when it returned. Each document key's value
+-- before the request's first write to it is kept (false: absent). Counters are
+-- not taken back: another request may have counted since, and an id taken
+-- twice would be worse than a gap.
+local function journal_of() return ngx.ctx.spapi_journal end
+
+local function remember(key)
+  local j = journal_of()
+  if not j or j.old[key] ~= nil then return end
+  local old = dict():get(key)
+  if old == nil then old = false end
+  j.old[key] = old
+  j.keys[#j.keys + 1] = key
+end
+
+function _M.begin() ngx.ctx.spapi_journal = { keys = {}, old = {} } end
+function _M.finish() ngx.ctx.spapi_journal = nil end
+
+--- Undo the writes since begin(), newest first; returns how many keys.
+function _M.rollback()
+  local j = journal_of()
+  ngx.ctx.spapi_journal = nil
+  if not j then return 0 end
+  local d = dict()
+  for i = #j.keys, 1, -1 do
+    local key = j.keys[i]
+    local old = j.old[key]
+    if old == false then
+      d:delete(key)
+    elseif not d:safe_set(key, old) then
+      d:set(key, old) -- (it was there a moment ago: evict something rather than lose it)
+    end
+  end
+  return #j.keys
+end
+
 function _M.get(kind, id)
   local s = dict():get(dkey(kind, id))
   if not s then return nil end
@@ -24,6 +62,7 @@ function _M.get(kind, id)
 end
 
 local function store(key, s)
+  remember(key)
   local ok, err = dict():safe_set(key, s)
   if not ok then error("sandbox state is full (" .. tostring(err) .. ")", 0) end
 end
@@ -47,6 +86,7 @@ end
 --- Create only if absent: true, or nil, "exists" (atomic across workers).
 function _M.add(kind, id, doc)
   local s = assert(json.encode(doc))
+  remember(dkey(kind, id))
   local ok, err = dict():safe_add(dkey(kind, id), s)
   if not ok then
     if err == "exists" then return nil, "exists" end
@@ -58,9 +98,12 @@ end
 
 function _M.delete(kind, id)
   local d = dict()
+  remember(dkey(kind, id))
   d:delete(dkey(kind, id))
   local n = d:get("p:" .. kind .. ":" .. tostring(id))
   if n then
+    remember("p:" .. kind .. ":" .. tostring(id))
+    remember("i:" .. kind .. ":" .. n)
     d:delete("p:" .. kind .. ":" .. tostring(id))
     d:delete("i:" .. kind .. ":" .. n)
   end

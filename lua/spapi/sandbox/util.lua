@@ -224,8 +224,13 @@ function _M.gzip(s)
   return ffi.string(out, n)
 end
 
---- gunzip (gzip or zlib stream) → string or nil, err.
-function _M.gunzip(s)
+-- the most a gunzip gives (a small gzip of zeros inflates a thousandfold)
+_M.MAX_INFLATED = 32 * 1024 * 1024
+
+--- gunzip (gzip or zlib stream) → string or nil, err [, "too_large"] (past
+--- limit bytes, default MAX_INFLATED: it stops there).
+function _M.gunzip(s, limit)
+  limit = limit or _M.MAX_INFLATED
   local z = load_zlib()
   if not z then return nil, "zlib not available" end
   local strm = ffi.new("spapi_z_stream")
@@ -234,14 +239,20 @@ function _M.gunzip(s)
   end
   local chunk = 65536
   local buf = ffi.new("unsigned char[?]", chunk)
-  local parts = {}
+  local parts, total = {}, 0
   strm.next_in = s
   strm.avail_in = #s
   while true do
     strm.next_out = buf
     strm.avail_out = chunk
     local rc = z.inflate(strm, 0)
-    parts[#parts + 1] = ffi.string(buf, chunk - strm.avail_out)
+    local n = chunk - strm.avail_out
+    total = total + n
+    if total > limit then
+      z.inflateEnd(strm)
+      return nil, "the decompressed content is larger than " .. limit .. " bytes", "too_large"
+    end
+    parts[#parts + 1] = ffi.string(buf, n)
     if rc == 1 then break end
     if rc ~= 0 then z.inflateEnd(strm) return nil, "invalid gzip data" end
     if strm.avail_in == 0 and strm.avail_out ~= 0 then

@@ -441,10 +441,11 @@ function _M.handlers.createFulfillmentOrder(req, sb)
   local fingerprint = sb.json.canonical(b)
   return sb.state.with_lock("mcf:" .. k, function()
     local existing = sb.state.get(KIND, k)
+    -- a duplicate id is a 400 (the model's "invalid parameters"), whatever the
+    -- content: a client that re-sent after a lost answer fetches the order
     if existing then
-      if existing.fingerprint == fingerprint then return 200, {} end
       return bad(sb, "A fulfillment order with sellerFulfillmentOrderId '" .. id
-        .. "' already exists with different content. Use a new sellerFulfillmentOrderId.")
+        .. "' already exists (a duplicate request). Use a new sellerFulfillmentOrderId.")
     end
     local lines = {}
     for _, it in ipairs(b.items) do lines[#lines + 1] = { sku = it.sellerSku, quantity = it.quantity } end
