@@ -120,6 +120,14 @@ local function api_proxy(self, key)
   return proxy
 end
 
+-- The config's store: a store table, a lua_shared_dict by name (shared_dict),
+-- or this process's memory. → store | nil, err
+local function store_of(cfg)
+  if cfg.shared_dict == nil then return cfg.store or memory.new() end
+  if cfg.store then return nil, "spapi.client: give store or shared_dict, not both" end
+  return require("spapi.store.ngx").new(cfg.shared_dict)
+end
+
 --- spapi.client(config) → client | nil, err
 function _M.new(t)
   if t ~= nil and type(t) ~= "table" then
@@ -143,9 +151,10 @@ function _M.new(t)
     return nil, "spapi.client: AWS signing needs both aws_access_key and aws_secret_key"
   end
   cfg.user_agent = user_agent(cfg.user_agent)
-  local self = setmetatable({ cfg = cfg, plans = {} }, Client)
+  local store, serr = store_of(cfg)
+  if not store then return nil, serr end
+  local self = setmetatable({ cfg = cfg, plans = {}, store = store }, Client)
   secrets_of[self] = s
-  self.store = cfg.store or memory.new()
   if cfg.transport and type(cfg.transport) == "table" then
     self.transport = cfg.transport
   else
