@@ -1,5 +1,5 @@
 -- The lua_shared_dict store (spapi.store.ngx) keeps the store contract of
--- lua/spapi/store/memory.lua, run inside a real nginx (the store needs ngx.shared);
+-- docs/extending.md, run inside a real nginx (the store needs ngx.shared);
 -- `shared_dict = "<name>"` chooses it, and a wrong name or a missing nginx is a
 -- clear error.
 local H = require "helpers"
@@ -17,40 +17,44 @@ describe("spapi.store.ngx", function()
   setup(function()
     srv = H.nginx([[
       location /contract { content_by_lua_block {
-        local store = assert(require("spapi.store.ngx").new("spapi_t"))
+        local c = { t = 1000 }
+        function c.now() return c.t end
+        local store = assert(require("spapi.store.ngx").new{ dict = "spapi_t", clock = c })
         local r = {}
-        -- values, with and without expiry
+        local function pair(a, b) return { a, b } end
+        -- values, with and without expiry (the dict's own clock)
         r.set = store:set("k", "v1")
         r.get = store:get("k")
         store:set("short", "s", 0.1)
         r.short_before = store:get("short")
         ngx.sleep(0.25)
         r.short_after = store:get("short") or "expired"
-        store:delete("k")
+        r.delete = store:delete("k")
         r.deleted = store:get("k") or "gone"
         r.missing = store:get("never") or "none"
-        -- a bucket: rate 2/s, burst 3, at times the caller gives
-        local t = 1000
+        -- a bucket: rate 2/s, burst 3, on the injected clock
         r.takes = {}
-        for i = 1, 5 do r.takes[i] = store:take("b1", 2, 3, t) end -- 0,0,0, then 0.5 and 1.0 in debt
-        local none, needed = store:take("b1", 2, 3, t, 1)   -- would wait 1.5 > max_wait 1
-        r.refused, r.needed = none == nil, needed
-        r.after_refill = store:take("b1", 2, 3, t + 2)       -- 2 s refill 4 tokens: debt -2 → 2 left
-        r.back_in_time = store:take("b1", 2, 3, t + 1)       -- an earlier clock refills nothing: 1 left
-        r.other_bucket = store:take("b2", 2, 3, t)
-        -- rates
-        r.no_rate = store:get_rate("op") or "none"
-        store:set_rate("op", 10, 5)
-        r.rate, r.burst = store:get_rate("op")
+        for i = 1, 5 do r.takes[i] = pair(store:take("b1", 2, 3, 10)) end -- 3 now, then 0.5 and 1.0 in debt
+        r.refused = pair(store:take("b1", 2, 3, 1))    -- would wait 1.5 > max_wait 1: nothing taken
+        c.t = 1002
+        r.after_refill = pair(store:take("b1", 2, 3, 0)) -- 2 s refill 4 tokens: debt -2 → 2 left, take 1
+        c.t = 1001
+        r.back_in_time = pair(store:take("b1", 2, 3, 0)) -- an earlier clock refills nothing: take the last
+        r.empty = pair(store:take("b1", 2, 3, 0))
+        r.other_bucket = pair(store:take("b2", 2, 3, 0))
         -- locks
         r.lock1 = store:lock("L", 30)
         r.lock2 = store:lock("L", 30)
-        store:unlock("L")
+        r.unlock = store:unlock("L")
         r.lock3 = store:lock("L", 30)
         store:unlock("L")
         r.exp1 = store:lock("E", 0.1)
         ngx.sleep(0.25)
         r.exp2 = store:lock("E", 30)
+        -- the default clock: the host's
+        local host = assert(require("spapi.store.ngx").new("spapi_t"))
+        r.host_take = pair(host:take("h", 1, 1, 0))
+        r.host_second = pair(host:take("h", 1, 1, 5))
         r.tostring = tostring(store)
         -- through a client
         local sp, err = require("spapi").client{ env = false, client_id = "amzn1.application-oa2-client.t",
@@ -75,15 +79,17 @@ describe("spapi.store.ngx", function()
     assert.equal("expired", r.short_after)
     assert.equal("gone", r.deleted)
     assert.equal("none", r.missing)
-    assert.same({ 0, 0, 0, 0.5, 1 }, r.takes)
-    assert.is_true(r.refused)
-    assert.near(1.5, r.needed, 1e-9)
-    assert.equal(0, r.after_refill)
-    assert.equal(0, r.back_in_time)
-    assert.equal(0, r.other_bucket)
-    assert.equal("none", r.no_rate)
-    assert.equal(10, r.rate)
-    assert.equal(5, r.burst)
+    assert.is_true(r.delete)
+    assert.same({ { true, 0 }, { true, 0 }, { true, 0 }, { true, 0.5 }, { true, 1 } }, r.takes)
+    assert.same({ false, 1.5 }, r.refused)
+    assert.same({ true, 0 }, r.after_refill)
+    assert.same({ true, 0 }, r.back_in_time)
+    assert.same({ false, 0.5 }, r.empty)
+    assert.same({ true, 0 }, r.other_bucket)
+    assert.is_true(r.unlock)
+    assert.same({ true, 0 }, r.host_take)
+    assert.is_true(r.host_second[1])
+    assert.is_true(r.host_second[2] > 0.9 and r.host_second[2] <= 1, tostring(r.host_second[2]))
     assert.is_true(r.lock1)
     assert.is_false(r.lock2)
     assert.is_true(r.lock3)

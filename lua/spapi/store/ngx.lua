@@ -1,24 +1,22 @@
 -- A store in a lua_shared_dict: every worker of one nginx shares the LWA and
 -- restricted data tokens, the rates learned from x-amzn-RateLimit-Limit and one
--- token bucket per (selling partner, operation). The interface is the memory
--- store's (lua/spapi/store/memory.lua); chosen with `shared_dict = "<name>"` in
--- spapi.client{...}, the name of a `lua_shared_dict <name> 1m;` of nginx.conf.
+-- token bucket per (selling partner, operation). The contract is the store's of
+-- docs/extending.md; chosen with `shared_dict = "<name>"` in spapi.client{...},
+-- the name of a `lua_shared_dict <name> 1m;` of nginx.conf.
 --
--- Keys in the dict: "v:<key>" values (tokens, with the store TTL as the dict's
--- expiry), "r:<key>" rates ("<rate> <burst>"), "b:<key>" buckets
--- ("<tokens> <last>", dropped once the bucket would be full again: absent is
--- full), "l:<key>" locks (dict:add with an expiry, so a worker that dies holding
--- one does not hold it for ever).
+-- Keys in the dict: "v:<key>" values (tokens, learned rates; the store TTL is
+-- the dict's expiry), "b:<key>" buckets ("<tokens> <last>", dropped once the
+-- bucket would be full again: absent is full), "l:<key>" locks (dict:add with an
+-- expiry, so a worker that dies holding one does not hold it for ever).
 --
 -- A take is a read-modify-write of one bucket under a short lock ("t:<key>"):
 -- a shared dict has no multi-key transaction. No code between the lock's add and
 -- its delete yields, so the lock is held for microseconds and only another
 -- worker (another process) can find it taken; such a worker spins a little, then
 -- sleeps a millisecond (ngx.sleep) where the phase allows it.
--- Clock: `now` is the caller's clock.now(), which inside nginx is ngx.now()
--- after ngx.update_time() — the machine's wall clock (gettimeofday, ms), the
--- same for every worker. A bucket never goes back in time: a worker whose `now`
--- is a little behind the last take's (read a moment earlier) refills nothing.
+-- Clock: the store's, ngx.now() after ngx.update_time() — the host's wall clock
+-- (gettimeofday, ms), the same for every worker. A bucket never goes back in
+-- time: a worker whose clock reads a little behind the last take's refills nothing.
 local _M = {}
 local mt = { __index = _M }
 
@@ -26,8 +24,17 @@ local ngx = rawget(_G, "ngx")
 local fmt, tonumber, type, tostring = string.format, tonumber, type, tostring
 local pcall = pcall
 
---- ngx.new(name) → store | nil, err (no such lua_shared_dict, or not in nginx)
-function _M.new(name)
+-- the host's clock, read afresh (ngx.now alone is the event loop's cached time)
+local ngx_clock = ngx and ngx.update_time and {
+  now = function() ngx.update_time() return ngx.now() end,
+}
+
+--- new(name | { dict = name, clock = c }) → store | nil, err (no such
+--- lua_shared_dict, or not inside nginx). c: { now = function() → seconds }, the
+--- clock of the buckets (default the host's; tests inject one).
+function _M.new(opts)
+  local name, clock = opts, nil
+  if type(opts) == "table" then name, clock = opts.dict, opts.clock end
   if type(name) ~= "string" or name == "" then
     return nil, "spapi.client: shared_dict must be the name of a lua_shared_dict (got " .. tostring(name) .. ")"
   end
@@ -40,13 +47,15 @@ function _M.new(name)
     return nil, fmt("spapi.client: shared_dict = %q: nginx has no lua_shared_dict named %q; "
       .. "add `lua_shared_dict %s 1m;` to the http {} block of nginx.conf", name, name, name)
   end
-  return setmetatable({ name = name, dict = dict }, mt)
+  return setmetatable({ name = name, dict = dict, now = (clock or ngx_clock).now }, mt)
 end
 
 function mt.__tostring(self) return fmt("spapi.store.ngx(%s)", self.name) end
 
 function _M:get(key)
-  return (self.dict:get("v:" .. key))
+  local v, err = self.dict:get("v:" .. key)
+  if v == nil and err then return nil, err end
+  return v
 end
 
 --- ttl: seconds (nil: no expiry). → true | nil, err (e.g. "no memory")
@@ -78,13 +87,16 @@ local function acquire(dict, lk)
   return false
 end
 
---- The memory store's token bucket, shared by every worker: a token is reserved
---- (the bucket may go into debt) when the caller would wait at most max_wait.
---- → wait_seconds | nil, wait_needed
-function _M:take(key, rate, burst, now, max_wait)
+--- take(key, rate, burst, max_wait) → true, wait | false, wait | nil, message:
+--- one token from key's bucket (full when new), shared by every worker,
+--- reserved when it accrues within max_wait (docs/extending.md).
+function _M:take(key, rate, burst, max_wait)
   local dict = self.dict
   local lk, bk = "t:" .. key, "b:" .. key
-  local locked = acquire(dict, lk)
+  if not acquire(dict, lk) then
+    return nil, "spapi.store.ngx: the bucket " .. key .. " stayed locked (a stuck worker?)"
+  end
+  local now = self.now()
   local tokens, last = burst, now
   local s = dict:get(bk)
   if s then
@@ -100,54 +112,28 @@ function _M:take(key, rate, burst, now, max_wait)
   end
   if tokens > burst then tokens = burst end
   local wait = tokens >= 1 and 0 or (1 - tokens) / rate
-  local result, needed = wait, nil
-  if max_wait and wait > max_wait then
-    result, needed = nil, wait
-  else
-    tokens = tokens - 1
-  end
+  local taken = wait <= max_wait
+  if taken then tokens = tokens - 1 end
   -- kept until it would be full again (then absent means full)
-  dict:set(bk, fmt("%.6f %.6f", tokens, last), (burst - tokens) / rate + 1)
-  if locked then dict:delete(lk) end
-  return result, needed
+  local ok, err = dict:set(bk, fmt("%.6f %.6f", tokens, last), (burst - tokens) / rate + 1)
+  dict:delete(lk)
+  if not ok then return nil, "spapi.store.ngx: " .. tostring(err) end
+  return taken, wait
 end
 
-function _M:set_rate(key, rate, burst)
-  self.dict:set("r:" .. key, fmt("%.17g %.17g", rate, burst or 0))
-end
-
-function _M:get_rate(key)
-  local s = self.dict:get("r:" .. key)
-  if not s then return nil end
-  local r, b = s:match("^(%S+) (%S+)$")
-  b = tonumber(b)
-  return tonumber(r), (b and b > 0) and b or nil
-end
-
--- the lock's value names its holder (worker pid, a count), so that unlock leaves
--- alone a lock that expired and was taken by someone else
-local count = 0
-
---- → true (taken) | false (someone holds it); it expires after ttl seconds (30).
+--- → true (taken) | false (someone holds it) | nil, message; it expires after
+--- ttl seconds.
 function _M:lock(key, ttl)
-  count = count + 1
-  local me = fmt("%d:%d", ngx.worker.pid(), count)
-  if not self.dict:add("l:" .. key, me, ttl or 30) then return false end
-  local locks = self.locks
-  if not locks then
-    locks = {}
-    self.locks = locks
-  end
-  locks[key] = me
-  return true
+  local ok, err = self.dict:add("l:" .. key, true, ttl)
+  if ok then return true end
+  if err == "exists" then return false end
+  return nil, "spapi.store.ngx: " .. tostring(err)
 end
 
+--- release the lock (whoever holds it)
 function _M:unlock(key)
-  local me = self.locks and self.locks[key]
-  if not me then return end
-  self.locks[key] = nil
-  local dict = self.dict
-  if dict:get("l:" .. key) == me then dict:delete("l:" .. key) end
+  self.dict:delete("l:" .. key)
+  return true
 end
 
 return _M
