@@ -140,4 +140,26 @@ function _M.chunked()
 end
 _M.CHUNKED_TEXT = string.rep("sku\tquantity\nCHUNK-1\t12\n", 500)
 
+--- A call from nginx phase `phase` (a client with the default transport),
+--- recorded in the lua_shared_dict "phases" as { raised, ok, message }.
+--- → the record's JSON
+function _M.in_phase(phase, ep)
+  local sp = assert(spapi.client{ env = false, endpoint = ep, lwa_endpoint = ep .. "/auth/o2/token",
+    client_id = "amzn1.application-oa2-client.phase", client_secret = "phase-secret",
+    refresh_token = "Atzr|phase", max_retries = 0 })
+  local ok, body, err = pcall(sp.fulfillment_outbound.getFeatures, { marketplaceId = "ATVPDKIKX0DER" })
+  local rec = { phase = phase, transport = sp.transport.name, raised = not ok }
+  if not ok then rec.message = tostring(body) else rec.ok, rec.message = body ~= nil, err and tostring(err) end
+  local s = json.encode(rec)
+  ngx.shared.phases:add(phase, s) -- (the body filter runs once per chunk: the first is kept)
+  return s
+end
+
+--- /phases: what in_phase recorded, by phase
+function _M.phases()
+  local out = {}
+  for _, k in ipairs(ngx.shared.phases:get_keys(0)) do out[k] = json.decode(ngx.shared.phases:get(k)) end
+  reply(out)
+end
+
 return _M

@@ -61,14 +61,17 @@ local function find_resty_http()
   return resty_http
 end
 
-local function operation_of(req)
-  return req.plan and req.plan.name or req.operation or req.phase or "request"
+-- what a request is, for an error
+local function what_of(req)
+  local op = req.plan and req.plan.name or req.operation or req.phase
+  if op == "lwa" then return "the LWA token request" end
+  return op or (req.method or "GET") .. " request"
 end
 
 local function phase_error(phase, req)
-  return fmt("spapi: %s: nginx's '%s' phase has no cosockets, so the ngx transport cannot send from it "
+  return fmt("spapi: nginx's '%s' phase has no cosockets, so the ngx transport cannot send %s from it "
     .. "(call spapi from rewrite_by_lua, access_by_lua or content_by_lua, or from a timer: ngx.timer.at(0, fn)); "
-    .. "transport = \"curl\" would send from any phase but blocks the nginx worker", operation_of(req), phase)
+    .. "transport = \"curl\" would send from any phase but blocks the nginx worker", phase, what_of(req))
 end
 
 function _M.new(cfg)
@@ -256,7 +259,7 @@ end
 --- One request. → status, headers, body, request_id, rate_limit | nil, message, kind
 function _M:send(req)
   local phase = ngx.get_phase()
-  if not COSOCKET_PHASES[phase] then error(phase_error(phase, req), 2) end
+  if not COSOCKET_PHASES[phase] then error(phase_error(phase, req), 0) end
   local d, target = destination(self, req.url)
   if not d then return nil, target, "other" end
   self.counts.requests = self.counts.requests + 1
@@ -294,7 +297,7 @@ end
 
 function Multi:add(req)
   local phase = ngx.get_phase()
-  if not COSOCKET_PHASES[phase] then error(phase_error(phase, req), 2) end
+  if not COSOCKET_PHASES[phase] then error(phase_error(phase, req), 0) end
   local id = self.n + 1
   self.n = id
   local t = self.transport
