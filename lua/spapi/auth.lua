@@ -154,36 +154,44 @@ local function lwa_exchange(self, scope, deadline)
   return t
 end
 
+-- Single flight: one fetch of key's token at a time among everyone sharing the
+-- store; the others wait (bounded by the deadline; after 15 s the holder is taken
+-- to be gone) for the token it stores. fetch() → token | nil, err
+local function single_flight(self, key, deadline, operation, what, fetch)
+  local store, lock = self.store, key .. ":lock"
+  local locked = store:lock(lock, 30)
+  if not locked then
+    for _ = 1, 300 do
+      if deadline and clock.monotonic() + 0.05 >= deadline then
+        return nil, errors.new{ kind = "timeout", code = "DeadlineExceeded", operation = operation, retryable = true,
+          message = "the call's deadline passed while another caller fetched the " .. what }
+      end
+      clock.sleep(0.05)
+      local tok = fresh(store:get(key))
+      if tok then return memo(self, key, tok, last_ref) end
+      locked = store:lock(lock, 30)
+      if locked then break end
+    end
+  end
+  local tok, err = fetch()
+  if locked then store:unlock(lock) end
+  return tok, err
+end
+
 --- An LWA access token (cached). scope: for grantless operations; deadline: the
 --- calling operation's (clock.monotonic() seconds), which a refresh keeps to.
 function _M:access_token(scope, deadline)
   local key = self:lwa_key(scope)
   local tok = memo_get(self, key)
   if tok then return tok end
-  local store = self.store
-  tok = fresh(store:get(key))
+  tok = fresh(self.store:get(key))
   if tok then return memo(self, key, tok, last_ref) end
-  -- single flight: one refresh at a time; others wait for its result (bounded)
-  local locked = store:lock(key .. ":lock", 30)
-  if not locked then
-    for _ = 1, 300 do
-      if deadline and clock.monotonic() + 0.05 >= deadline then
-        return nil, errors.new{ kind = "timeout", code = "DeadlineExceeded", operation = "lwa.token", retryable = true,
-          message = "the call's deadline passed while another caller refreshed the access token" }
-      end
-      clock.sleep(0.05)
-      tok = fresh(store:get(key))
-      if tok then return memo(self, key, tok, last_ref) end
-      locked = store:lock(key .. ":lock", 30)
-      if locked then break end
-    end
-  end
-  -- (after 15 s without the lock, its holder is taken to be gone: refresh anyway)
-  local t, err = lwa_exchange(self, scope, deadline)
-  if locked then store:unlock(key .. ":lock") end
-  if not t then return nil, err end
-  remember(self, key, t.access_token, t.expires_in)
-  return t.access_token
+  return single_flight(self, key, deadline, "lwa.token", "access token", function()
+    local t, err = lwa_exchange(self, scope, deadline)
+    if not t then return nil, err end
+    remember(self, key, t.access_token, t.expires_in)
+    return t.access_token
+  end)
 end
 
 -- Forget a token the server refused. With `refused` (the token sent), the store's
@@ -212,32 +220,35 @@ function _M:rdt_key(method, path, data_elements)
   return k
 end
 
---- create_rdt(method, path, data_elements) → token | nil, err; `call` performs
---- tokens.createRestrictedDataToken through the client pipeline.
-function _M:restricted_token(method, path, data_elements, call)
+--- A restricted data token (cached) → token | nil, err; `call` performs
+--- tokens.createRestrictedDataToken through the client pipeline; deadline: the
+--- calling operation's, which waiting for another caller's fetch keeps to.
+function _M:restricted_token(method, path, data_elements, call, deadline)
   local key = self:rdt_key(method, path, data_elements)
   local tok = memo_get(self, key)
   if tok then return tok end
   tok = fresh(self.store:get(key))
   if tok then return memo(self, key, tok, last_ref) end
-  local resource = { method = method, path = path }
-  if data_elements then resource.dataElements = json.array(data_elements) end
-  local body, err = call("tokens.createRestrictedDataToken",
-    { body = { restrictedResources = { resource } } })
-  if not body then return nil, err end
-  local token = body.restrictedDataToken
-  if type(token) ~= "string" then
-    return nil, errors.new{ kind = "decode", code = "InvalidResponse", operation = "tokens.createRestrictedDataToken",
-      message = "no restrictedDataToken in the response" }
-  end
-  local ttl = lifetime(body.expiresIn)
-  if not ttl then
-    return nil, errors.new{ kind = "decode", code = "InvalidResponse", operation = "tokens.createRestrictedDataToken",
-      message = "the restricted data token's expiresIn is not a finite positive number (got "
-        .. tostring(body.expiresIn) .. ")" }
-  end
-  remember(self, key, token, ttl)
-  return token
+  return single_flight(self, key, deadline, "tokens.createRestrictedDataToken", "restricted data token", function()
+    local resource = { method = method, path = path }
+    if data_elements then resource.dataElements = json.array(data_elements) end
+    local body, err = call("tokens.createRestrictedDataToken",
+      { body = { restrictedResources = { resource } } })
+    if not body then return nil, err end
+    local token = body.restrictedDataToken
+    if type(token) ~= "string" then
+      return nil, errors.new{ kind = "decode", code = "InvalidResponse", operation = "tokens.createRestrictedDataToken",
+        message = "no restrictedDataToken in the response" }
+    end
+    local ttl = lifetime(body.expiresIn)
+    if not ttl then
+      return nil, errors.new{ kind = "decode", code = "InvalidResponse", operation = "tokens.createRestrictedDataToken",
+        message = "the restricted data token's expiresIn is not a finite positive number (got "
+          .. tostring(body.expiresIn) .. ")" }
+    end
+    remember(self, key, token, ttl)
+    return token
+  end)
 end
 
 function _M:invalidate_rdt(method, path, data_elements, refused)

@@ -348,7 +348,7 @@ end
 -- compiling the common path)
 function Client:_rdt(op, deadline)
   return self.auth:restricted_token(op.method, op.path, op.data_elements,
-    function(n, p) return self:call(n, p, { deadline = max(0, deadline - clock.monotonic()) }) end)
+    function(n, p) return self:call(n, p, { deadline = max(0, deadline - clock.monotonic()) }) end, deadline)
 end
 
 local SIGNATURE_HEADERS = { "Authorization", "x-amz-date", "x-amz-security-token", "x-amz-content-sha256" }
