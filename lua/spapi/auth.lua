@@ -129,7 +129,7 @@ local function lwa_exchange(self, scope, deadline)
   if not t then
     return nil, errors.new{ kind = "lwa", status = e.status, code = e.code, operation = "lwa.token",
       message = e.message or "token request refused", retryable = resp.status >= 500 or resp.status == 429,
-      attempts = attempts }
+      attempts = resp.attempts }
   end
   if not lifetime(t.expires_in) then
     return nil, errors.new{ kind = "lwa", status = resp.status, code = "InvalidExpiry", operation = "lwa.token",
