@@ -149,8 +149,10 @@ function _M:access_token(scope, deadline)
   tok = fresh(store:get(key), clock.now())
   if tok then return memo(self, key, tok, last_ref) end
   -- single flight: one refresh at a time; others wait for its result (bounded;
-  -- a store that fails to answer, nil, lets each caller refresh on its own)
-  local locked = store:lock(key .. ":lock", 30)
+  -- a store that fails to answer, nil, lets each caller refresh on its own).
+  -- The lock outlives the refresh, which ends by the call's deadline.
+  local ttl = deadline and math.max(30, deadline - clock.monotonic() + 1) or 30
+  local locked = store:lock(key .. ":lock", ttl)
   if locked == false then
     for _ = 1, 300 do
       if deadline and clock.monotonic() + 0.05 >= deadline then
@@ -160,7 +162,7 @@ function _M:access_token(scope, deadline)
       clock.sleep(0.05)
       tok = fresh(store:get(key), clock.now())
       if tok then return memo(self, key, tok, last_ref) end
-      locked = store:lock(key .. ":lock", 30)
+      locked = store:lock(key .. ":lock", ttl)
       if locked ~= false then break end
     end
   end
