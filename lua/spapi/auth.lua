@@ -70,7 +70,7 @@ local function remember(self, key, token, expires_in)
   memo(self, key, token, refresh_at)
 end
 
--- the last entry read, parsed (the hot path reads the same one again and again)
+-- the last entry read, parsed: a token is read from the store far more often than it changes
 local last_raw, last_tok, last_ref
 --- the token in a stored entry while it is fresh (by now), else nil
 local function fresh(raw, now)
