@@ -156,6 +156,36 @@ local function tls_failure(self, d, err)
   return msg, "tls"
 end
 
+-- The reason a handshake that finished at once failed, read as lua-resty-core
+-- reads it. → message | nil
+local function sync_failure(sock)
+  local ok, msg = pcall(function()
+    local ffi, base = require "ffi", require "resty.core.base"
+    local sess, errmsg, code = ffi.new("void *[1]"), base.get_errmsg_ptr(), ffi.new("int[1]")
+    local rc = ffi.C.ngx_http_lua_ffi_socket_tcp_get_sslhandshake_result(base.get_request(), sock[1], sess,
+      errmsg, code)
+    if rc == base.FFI_ERROR then return code[0] .. ": " .. ffi.string(errmsg[0]) end
+  end)
+  return ok and msg or nil
+end
+
+-- sslhandshake with SNI and verification → true | nil, message. When the
+-- handshake finishes at once and verification fails, lua-resty-core 0.1.25
+-- (Debian 12's) hits an assert instead of returning the failure, and with no
+-- session asked for it even returns success on a connection it has closed:
+-- the assert is caught and the reason read again.
+local function handshake(sock, host, verify)
+  local ok, session, err = pcall(sock.sslhandshake, sock, nil, host, verify)
+  if ok then
+    if session == nil then return nil, err end
+    return true
+  end
+  if find(tostring(session), "assertion failed", 1, true) then
+    return nil, sync_failure(sock) or "certificate verification failed (see nginx's error log)"
+  end
+  error(session, 0)
+end
+
 -- an open connection to d, TLS done → sock, reused | nil, message, kind
 local function connect(self, d, deadline)
   local sock = ngx.socket.tcp()
@@ -169,8 +199,8 @@ local function connect(self, d, deadline)
     left = deadline - ngx.now()
     if left <= 0 then sock:close() return nil, "no time left for the TLS handshake", "timeout" end
     sock:settimeout(left * 1000)
-    local session, herr = sock:sslhandshake(nil, d.host, self.verify)
-    if not session then
+    local done, herr = handshake(sock, d.host, self.verify)
+    if not done then
       sock:close()
       return nil, tls_failure(self, d, herr)
     end
