@@ -4,9 +4,9 @@
 -- available()); `transport = "curl"` forces libcurl, which blocks the worker
 -- for the whole exchange.
 --
--- It keeps the transport interface of spapi.transport.curl:
---   transport:send(req) → status, headers, body [, request_id, rate_limit]
---                       | nil, message, kind   (timeout, connect, resolve, tls, send, recv, closed)
+-- It implements the transport contract of docs/extending.md:
+--   transport:send(req) → status, headers (the header block), body
+--                       | nil, message, kind   (resolve, connect, tls, send, recv, closed, timeout)
 --   transport:multi() → m (m:add(req) → id; m:wait(timeout); m:count(); m:close()):
 --     the requests run in nginx light threads (ngx.thread)
 --   transport:stats(), transport:close()
@@ -30,12 +30,10 @@ local _M = {}
 local mt = { __index = _M }
 
 local http1 = require "spapi.transport.http1"
-local json = require "spapi.json"
 
-local type, pairs, tostring, tonumber, pcall, setmetatable, error, rawget =
-  type, pairs, tostring, tonumber, pcall, setmetatable, error, rawget
+local type, pairs, ipairs, tostring, tonumber, pcall, setmetatable, error, rawget =
+  type, pairs, ipairs, tostring, tonumber, pcall, setmetatable, error, rawget
 local fmt, find, lower, match, min = string.format, string.find, string.lower, string.match, math.min
-local json_decode = json.decode
 
 local ngx = rawget(_G, "ngx")
 
@@ -83,7 +81,7 @@ function _M.new(cfg)
     error("spapi.client: the ngx transport does not go through a proxy (proxy = ...): use transport = \"curl\"", 0)
   end
   local self = {
-    name = "ngx", decodes_json = true,
+    name = "ngx",
     timeout = cfg.timeout or 30, connect_timeout = cfg.connect_timeout or 10,
     verify = cfg.verify ~= false, ca = cfg.cainfo or cfg.capath or "system",
     user_agent = cfg.user_agent,
@@ -128,7 +126,8 @@ end
 -- a connect failure → message, kind
 local function connect_failure(d, err)
   err = tostring(err)
-  if err == "timeout" then return fmt("connecting to %s:%d timed out", d.host, d.port), "timeout" end
+  -- (the request was not sent: "connect", which the client may always retry)
+  if err == "timeout" then return fmt("connecting to %s:%d timed out", d.host, d.port), "connect" end
   if find(err, "resolve", 1, true) then
     local hint = find(err, "no resolver", 1, true)
       and " (add a `resolver` directive to nginx.conf: nginx resolves names itself, without /etc/hosts)" or ""
@@ -140,7 +139,7 @@ end
 -- a handshake failure → message, kind
 local function tls_failure(self, d, err)
   err = tostring(err)
-  if err == "timeout" then return fmt("TLS handshake with %s:%d timed out", d.host, d.port), "timeout" end
+  if err == "timeout" then return fmt("TLS handshake with %s:%d timed out", d.host, d.port), "tls" end
   local msg = fmt("TLS handshake with %s:%d failed: %s", d.host, d.port, err)
   if self.verify and (find(err, "does not match", 1, true) or find(err, "mismatch", 1, true)) then
     if match(d.host, "^[%d.]+$") or find(d.host, ":", 1, true) then
@@ -190,14 +189,14 @@ end
 local function connect(self, d, deadline)
   local sock = ngx.socket.tcp()
   local left = deadline - ngx.now()
-  if left <= 0 then return nil, "no time left to connect", "timeout" end
+  if left <= 0 then return nil, "no time left to connect", "connect" end
   sock:settimeout(min(self.connect_timeout, left) * 1000)
   local ok, err = sock:connect(d.address, d.port, d.opts)
   if not ok then return nil, connect_failure(d, err) end
   local reused = (sock:getreusedtimes() or 0) > 0
   if d.tls and not reused then
     left = deadline - ngx.now()
-    if left <= 0 then sock:close() return nil, "no time left for the TLS handshake", "timeout" end
+    if left <= 0 then sock:close() return nil, "no time left for the TLS handshake", "tls" end
     sock:settimeout(left * 1000)
     local done, herr = handshake(sock, d.host, self.verify)
     if not done then
@@ -248,7 +247,7 @@ end
 local function exchange_resty(self, req, d, target, deadline)
   local httpc = resty_http.new()
   local left = deadline - ngx.now()
-  if left <= 0 then return nil, "no time left to connect", "timeout" end
+  if left <= 0 then return nil, "no time left to connect", "connect" end
   httpc:set_timeouts(min(self.connect_timeout, left) * 1000, left * 1000, left * 1000)
   local ok, err = httpc:connect{ scheme = d.tls and "https" or "http", host = d.address, port = d.port,
     pool = d.pool, pool_size = self.pool_size, ssl_server_name = d.host, ssl_verify = self.verify }
@@ -278,15 +277,20 @@ local function exchange_resty(self, req, d, target, deadline)
     httpc:close()
     return nil, "reading the answer: " .. tostring(berr), http1.io_kind(berr, "recv")
   end
-  local h = {}
+  -- the header block, as the contract has it
+  local block, n = { "HTTP/1.1 ", tostring(res.status), " ", res.reason or "", "\r\n" }, 5
   for k, v in pairs(res.headers) do
-    h[lower(k)] = type(v) == "table" and table.concat(v, ", ") or v
+    if type(v) ~= "table" then v = { v } end
+    for _, one in ipairs(v) do
+      block[n + 1], block[n + 2], block[n + 3], block[n + 4] = k, ": ", tostring(one), "\r\n"
+      n = n + 4
+    end
   end
   httpc:set_keepalive(self.keepalive_ms, self.pool_size)
-  return res.status, h, body
+  return res.status, table.concat(block, "", 1, n), body
 end
 
---- One request. → status, headers, body, request_id, rate_limit | nil, message, kind
+--- One request. → status, header block, body | nil, message, kind
 function _M:send(req)
   local phase = ngx.get_phase()
   if not COSOCKET_PHASES[phase] then error(phase_error(phase, req), 0) end
@@ -294,22 +298,8 @@ function _M:send(req)
   if not d then return nil, target, "other" end
   self.counts.requests = self.counts.requests + 1
   local deadline = ngx.now() + (req.timeout or self.timeout)
-  local status, headers, body
-  if resty_http then
-    status, headers, body = exchange_resty(self, req, d, target, deadline)
-  else
-    status, headers, body = exchange_http1(self, req, d, target, deadline)
-  end
-  if not status then return nil, headers, body end
-  -- a 2xx JSON body decoded here, as the contract lets a transport do
-  if req.json and status >= 200 and status < 300 and body ~= "" then
-    local c = body:byte(1)
-    if c == 123 or c == 91 then -- { or [
-      local v = json_decode(body)
-      if type(v) == "table" then body = v end
-    end
-  end
-  return status, headers, body, headers["x-amzn-requestid"] or false, headers["x-amzn-ratelimit-limit"] or false
+  if resty_http then return exchange_resty(self, req, d, target, deadline) end
+  return exchange_http1(self, req, d, target, deadline)
 end
 
 ---------------------------------------------------------------------------
