@@ -185,9 +185,9 @@ local function handshake(sock, host, verify)
   error(session, 0)
 end
 
--- an open connection to d, TLS done → sock, reused | nil, message, kind
-local function connect(self, d, deadline)
-  local sock = ngx.socket.tcp()
+-- Connects sock to d (from the pool, or fresh with the TLS handshake).
+-- → true, reused | nil, message, kind
+local function connect(self, sock, d, deadline)
   local left = deadline - ngx.now()
   if left <= 0 then return nil, "no time left to connect", "connect" end
   sock:settimeout(min(self.connect_timeout, left) * 1000)
@@ -206,76 +206,58 @@ local function connect(self, d, deadline)
   end
   local c = self.counts
   if reused then c.reused = c.reused + 1 else c.connections = c.connections + 1 end
-  return sock, reused
+  return true, reused
 end
 
--- one exchange with our own client → status, headers, body | nil, message, kind
-local function exchange_http1(self, req, d, target, deadline)
-  local arm = function(sock)
+-- One exchange on a connected socket with our own client.
+-- → status, headers, body | nil, message, kind, nothing_read
+local function exchange_http1(self, sock, req, d, target, deadline)
+  local method = req.method or "GET"
+  local ok, err, kind = http1.send_request(sock, method, target, d.host_header, req.headers, req.body,
+    self.user_agent)
+  if not ok then
+    sock:close()
+    return nil, err, kind, kind == "closed"
+  end
+  local status, headers, body, keep = http1.read_response(sock, method, function(s)
     local left = deadline - ngx.now()
     if left <= 0 then return false end
-    sock:settimeout(left * 1000)
+    s:settimeout(left * 1000)
     return true
-  end
-  -- a pooled connection the server closed meanwhile fails before any answer:
-  -- the request is sent again on another (at most twice)
-  for _ = 1, 3 do
-    local sock, reused, kind = connect(self, d, deadline)
-    if not sock then return nil, reused, kind end
-    local status, headers, body, keep
-    local ok, err, ekind = http1.send_request(sock, req.method or "GET", target, d.host_header, req.headers,
-      req.body, self.user_agent)
-    local idle = false
-    if ok then
-      status, headers, body, keep = http1.read_response(sock, req.method or "GET", arm)
-      if status then
-        if keep then sock:setkeepalive(self.keepalive_ms, self.pool_size) else sock:close() end
-        return status, headers, body
-      end
-      err, ekind, idle = headers, body, keep -- (read_response: nil, message, kind, nothing_read)
-    else
-      idle = ekind == "closed"
-    end
+  end)
+  if not status then
     sock:close()
-    if not (reused and idle and ekind == "closed") then return nil, err, ekind end
-    self.counts.resent = self.counts.resent + 1
+    return nil, headers, body, keep -- (read_response: nil, message, kind, nothing_read)
   end
-  return nil, "the server closed every connection before answering", "closed"
+  if keep then sock:setkeepalive(self.keepalive_ms, self.pool_size) else sock:close() end
+  return status, headers, body
 end
 
--- one exchange with lua-resty-http → status, headers, body | nil, message, kind
-local function exchange_resty(self, req, d, target, deadline)
-  local httpc = resty_http.new()
-  local left = deadline - ngx.now()
-  if left <= 0 then return nil, "no time left to connect", "connect" end
-  httpc:set_timeouts(min(self.connect_timeout, left) * 1000, left * 1000, left * 1000)
-  local ok, err = httpc:connect{ scheme = d.tls and "https" or "http", host = d.address, port = d.port,
-    pool = d.pool, pool_size = self.pool_size, ssl_server_name = d.host, ssl_verify = self.verify }
-  if not ok then
-    err = tostring(err)
-    if d.tls and (find(err, "handshake", 1, true) or find(err, "certificate", 1, true)) then
-      return nil, tls_failure(self, d, err)
-    end
-    return nil, connect_failure(d, err)
-  end
-  self.counts.connections = self.counts.connections + 1
+-- The same with lua-resty-http (its request and read_body, on the socket
+-- connected above). → status, headers, body | nil, message, kind, nothing_read
+local function exchange_resty(self, httpc, req, d, target, deadline)
   local headers = {}
   for k, v in pairs(req.headers or {}) do headers[k] = v end
   if self.user_agent and not headers["User-Agent"] and not headers["user-agent"] then
     headers["User-Agent"] = self.user_agent
   end
   headers["Host"] = d.host_header
+  local left = deadline - ngx.now()
+  if left <= 0 then httpc:close() return nil, "timed out before sending", "timeout" end
+  httpc.sock:settimeout(left * 1000)
   local path, query = match(target, "^([^?]*)%??(.*)$")
-  local res, rerr = httpc:request{ method = req.method or "GET", path = path, query = query ~= "" and query or nil,
+  local res, err = httpc:request{ method = req.method or "GET", path = path, query = query ~= "" and query or nil,
     headers = headers, body = req.body }
   if not res then
     httpc:close()
-    return nil, "sending the request: " .. tostring(rerr), http1.io_kind(rerr, "send")
+    local kind = http1.io_kind(err, "recv")
+    return nil, "sending the request or reading the answer: " .. tostring(err), kind, kind == "closed"
   end
-  local body, berr = res:read_body()
+  local body
+  body, err = res:read_body()
   if not body then
     httpc:close()
-    return nil, "reading the answer: " .. tostring(berr), http1.io_kind(berr, "recv")
+    return nil, "reading the body: " .. tostring(err), http1.io_kind(err, "recv")
   end
   -- the header block, as the contract has it
   local block, n = { "HTTP/1.1 ", tostring(res.status), " ", res.reason or "", "\r\n" }, 5
@@ -286,8 +268,28 @@ local function exchange_resty(self, req, d, target, deadline)
       n = n + 4
     end
   end
-  httpc:set_keepalive(self.keepalive_ms, self.pool_size)
+  httpc:set_keepalive(self.keepalive_ms, self.pool_size) -- (it closes when the server said so)
   return res.status, table.concat(block, "", 1, n), body
+end
+
+-- Connect and exchange. A pooled connection the server closed meanwhile fails
+-- before any answer: the request goes again on another (at most twice).
+local function exchange(self, req, d, target, deadline)
+  for _ = 1, 3 do
+    local httpc = resty_http and resty_http.new()
+    local sock = httpc and httpc.sock or ngx.socket.tcp()
+    local ok, reused, kind = connect(self, sock, d, deadline)
+    if not ok then return nil, reused, kind end
+    local status, headers, body, idle
+    if httpc then
+      status, headers, body, idle = exchange_resty(self, httpc, req, d, target, deadline)
+    else
+      status, headers, body, idle = exchange_http1(self, sock, req, d, target, deadline)
+    end
+    if status or not (reused and idle and body == "closed") then return status, headers, body end
+    self.counts.resent = self.counts.resent + 1
+  end
+  return nil, "the server closed every connection before answering", "closed"
 end
 
 --- One request. → status, header block, body | nil, message, kind
@@ -298,8 +300,7 @@ function _M:send(req)
   if not d then return nil, target, "other" end
   self.counts.requests = self.counts.requests + 1
   local deadline = ngx.now() + (req.timeout or self.timeout)
-  if resty_http then return exchange_resty(self, req, d, target, deadline) end
-  return exchange_http1(self, req, d, target, deadline)
+  return exchange(self, req, d, target, deadline)
 end
 
 ---------------------------------------------------------------------------
