@@ -15,6 +15,7 @@ local SERVER = [[
   location = /report   { content_by_lua_block { require("ngx_calls").report() } }
   location = /download { content_by_lua_block { require("ngx_calls").download() } }
   location = /chunked  { content_by_lua_block { require("ngx_calls").chunked() } }
+  location = /batch    { content_by_lua_block { require("ngx_calls").batch() } }
 ]]
 
 local function get(session, url)
@@ -114,6 +115,16 @@ describe("the ngx transport in nginx", function()
     assert(sb.control("/_sandbox/faults", nil, "DELETE"))
   end)
 
+  it("runs client:batch in light threads: 20 calls delayed 200 ms take a few delays, not 20", function()
+    get(s, srv.url .. "/features?ep=" .. ep)
+    assert(sb.control("/_sandbox/faults", { kind = "delay", delay_ms = 200,
+      operation = "fulfillment_outbound.getFeatures" }))
+    local r = get(s, srv.url .. "/batch?n=20&ep=" .. ep)
+    assert(sb.control("/_sandbox/faults", nil, "DELETE"))
+    assert.equal(20, r.ok)
+    assert.is_true(r.all < 5 * r.one, string.format("20 calls took %.2fs, one %.2fs", r.all, r.one))
+  end)
+
   it("sends every request of a client through it: LWA, RDT, API calls, document upload and download", function()
     local r = get(s, srv.url .. "/flow?ep=" .. ep)
     assert.equal("ngx", r.transport)
@@ -135,6 +146,29 @@ describe("the ngx transport in nginx", function()
     local r = get(s, srv.url .. "/download?ep=" .. ep .. "&gzip=1&url=" .. url)
     assert.is_true(r.ok, r.message)
     assert.equal(string.rep("sku\tquantity\nCHUNK-1\t12\n", 500), r.text) -- (ngx_calls.CHUNKED_TEXT)
+  end)
+
+  it("does not fail a call when the server closed the pooled connection while it was idle", function()
+    -- a server that closes idle connections after 100 ms
+    local backend = H.nginx([[
+      keepalive_timeout 100ms;
+      default_type application/json;
+      location = /auth/o2/token { return 200 '{"access_token":"Atza|idle","token_type":"bearer","expires_in":3600}'; }
+      location / { return 200 '{"payload":{"features":[{"featureName":"A"},{"featureName":"B"},{"featureName":"C"}]}}'; }
+    ]])
+    local bep = core.urlencode(backend.url)
+    local r1 = get(s, srv.url .. "/features?ep=" .. bep)
+    assert.is_true(r1.ok, r1.message)
+    local r2
+    for _ = 1, 20 do -- the same worker again, after the server dropped its connection
+      core.sleep(0.3)
+      r2 = get(s, srv.url .. "/features?ep=" .. bep)
+      if r2.pid == r1.pid then break end
+    end
+    assert.equal(r1.pid, r2.pid)
+    assert.is_true(r2.ok, r2.message)
+    -- (nginx drops a pooled connection the peer closes; one closed in a race is sent again)
+    assert.is_true(r2.stats.connections > r1.stats.connections or r2.stats.resent > r1.stats.resent)
   end)
 
   it("fails with the contract's kinds: connect, timeout, closed", function()

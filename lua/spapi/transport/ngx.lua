@@ -86,7 +86,7 @@ function _M.new(cfg)
     verify = cfg.verify ~= false, ca = cfg.cainfo or cfg.capath or "system",
     user_agent = cfg.user_agent,
     pool_size = cfg.max_connections or 64,
-    keepalive_ms = (cfg.keepalive_timeout or 60) * 1000,
+    keepalive_ms = 60 * 1000, -- (how long a pooled connection may stay idle)
     dests = {}, -- "scheme://authority" → { host, port, tls, pool, host_header }
     counts = { requests = 0, connections = 0, reused = 0, resent = 0 },
     backend = find_resty_http() and "lua-resty-http" or "http1",
