@@ -213,6 +213,9 @@ end
 -- → status, headers, body | nil, message, kind, nothing_read
 local function exchange_http1(self, sock, req, d, target, deadline)
   local method = req.method or "GET"
+  local left = deadline - ngx.now()
+  if left <= 0 then sock:close() return nil, "timed out before sending", "timeout" end
+  sock:settimeout(left * 1000) -- (writing a large upload may take a while)
   local ok, err, kind = http1.send_request(sock, method, target, d.host_header, req.headers, req.body,
     self.user_agent)
   if not ok then
