@@ -55,6 +55,22 @@ describe("the sandbox over TLS", function()
     assert.not_equal(0, rc)
   end)
 
+  it("is started by `spapi sandbox start --tls`, which prints the CA and the https endpoint", function()
+    local dir = H.tmpdir("tls-cli")
+    local bin = H.root .. "/bin/spapi"
+    local rc, out = H.run(string.format("'%s' sandbox start --tls --port 0 --tls-port 0 --dir '%s'", bin, dir))
+    local _, status_out = H.run(string.format("'%s' sandbox status --dir '%s'", bin, dir))
+    local https, ca = out:match("https_endpoint=(%S+)"), out:match("\nca=(%S+)")
+    local code = https and ca and select(2, H.run(string.format("curl -sS -o /dev/null -w '%%{http_code}' --cacert '%s' %s/_sandbox/config",
+      ca, https)))
+    H.run(string.format("'%s' sandbox stop --dir '%s'", bin, dir))
+    assert.equal(0, rc, out)
+    assert.matches("^https://localhost:%d+$", https)
+    assert.equal(dir .. "/tls/ca.pem", ca)
+    assert.equal("200", code)
+    assert.matches("https_endpoint=" .. https, status_out, 1, true)
+  end)
+
   it("keeps its CA across restarts", function()
     local before = assert(io.open(sb.ca)):read("*a")
     local again = assert(require("spapi.sandbox").start{ port = sb.port, tls = true, tls_port = sb.tls_port,
