@@ -171,12 +171,18 @@ describe("the ngx transport in nginx", function()
     assert.is_true(r2.stats.connections > r1.stats.connections or r2.stats.resent > r1.stats.resent)
   end)
 
-  it("fails with the contract's kinds: connect, timeout, closed", function()
+  it("fails with the contract's kinds: connect, resolve, timeout, closed", function()
     local dead = core.urlencode("http://127.0.0.1:" .. H.free_port())
     local r = get(s, srv.url .. "/failure?ep=" .. dead)
     assert.is_false(r.ok)
     assert.equal("connect", r.kind)
     assert.matches("cannot connect to 127.0.0.1", r.message, 1, true)
+
+    -- (this nginx has no `resolver`: the message says to add one)
+    r = get(s, srv.url .. "/failure?ep=" .. core.urlencode("https://no-such-host.invalid"))
+    assert.is_false(r.ok)
+    assert.equal("resolve", r.kind)
+    assert.matches("resolver", r.message, 1, true)
 
     get(s, srv.url .. "/failure?ep=" .. ep) -- (a token first: the faults below are the call's)
     assert(sb.control("/_sandbox/faults", { kind = "delay", delay_ms = 1500, count = 1,
