@@ -198,3 +198,17 @@ describe("the ngx transport in nginx", function()
     assert(sb.control("/_sandbox/faults", nil, "DELETE"))
   end)
 end)
+
+describe("the ngx transport outside nginx", function()
+  local cfg = { env = false, client_id = "amzn1.application-oa2-client.x", client_secret = "s", refresh_token = "Atzr|x" }
+
+  it("is not the default, and asking for it says it needs nginx", function()
+    local sp = assert(require("spapi").client(cfg))
+    assert.equal("curl", sp.transport.name)
+    local with = { transport = "ngx" }
+    for k, v in pairs(cfg) do with[k] = v end
+    local ok, err = pcall(require("spapi").client, with)
+    assert.is_false(ok)
+    assert.matches('transport = "ngx" needs nginx\'s cosockets', err, 1, true)
+  end)
+end)
