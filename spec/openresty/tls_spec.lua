@@ -71,6 +71,25 @@ describe("the sandbox over TLS", function()
     assert.matches("https_endpoint=" .. https, status_out, 1, true)
   end)
 
+  it("hands out document URLs by the name the client used, when the certificate holds it", function()
+    local function doc_url(host, extra)
+      local r = string.format("--cacert '%s' --resolve %s:%d:127.0.0.1 %s", sb.ca, host, sb.tls_port, extra or "")
+      local _, tok = H.run(string.format("curl -sS %s -d 'grant_type=refresh_token&refresh_token=Atzr%%7Cdocs"
+        .. "&client_id=amzn1.application-oa2-client.docs&client_secret=s' https://api.amazon.com:%d/auth/o2/token"
+        .. " --resolve api.amazon.com:%d:127.0.0.1", r, sb.tls_port, sb.tls_port))
+      tok = assert(json.decode(tok), tok).access_token
+      local _, out = H.run(string.format("curl -sS %s -H 'x-amz-access-token: %s' -H 'Content-Type: application/json'"
+        .. " -d '{\"contentType\":\"text/plain\"}' https://%s:%d/feeds/2021-06-30/documents", r, tok, host, sb.tls_port))
+      return assert(json.decode(out), out).url
+    end
+    local port = ":" .. sb.tls_port .. "/_documents/"
+    assert.equal(1, (doc_url("sellingpartnerapi-na.amazon.com"):find("https://sellingpartnerapi-na.amazon.com"
+      .. port, 1, true)))
+    assert.equal(1, (doc_url("127.0.0.1"):find("https://127.0.0.1" .. port, 1, true)))
+    -- a Host the certificate does not hold: this machine's name
+    assert.equal(1, (doc_url("localhost", "-H 'Host: elsewhere.example'"):find("https://localhost" .. port, 1, true)))
+  end)
+
   it("keeps its CA across restarts", function()
     local before = assert(io.open(sb.ca)):read("*a")
     local again = assert(require("spapi.sandbox").start{ port = sb.port, tls = true, tls_port = sb.tls_port,
