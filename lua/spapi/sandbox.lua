@@ -117,14 +117,23 @@ local SERVER = [[
 ]]
 
 -- the https listener of the server{} block (certificate files from spapi.sandbox.tls)
+-- whether this machine has ::1 (then "localhost" may resolve there first, as
+-- Node does: the https side listens on it too)
+local function has_ipv6_loopback()
+  local s = nginx.read_file("/proc/net/if_inet6")
+  local lo = "00000000000000000000000000000001 "
+  return s ~= nil and (s:sub(1, #lo) == lo or s:find("\n" .. lo, 1, true) ~= nil)
+end
+
 local function tls_server(port, files)
   return fmt([[
     listen 127.0.0.1:%d ssl;
+    %s
     ssl_certificate %s;
     ssl_certificate_key %s;
     ssl_protocols TLSv1.2 TLSv1.3;
     ssl_session_cache shared:spapi_tls:1m;
-]], port, files.cert, files.key)
+]], port, has_ipv6_loopback() and fmt("listen [::1]:%d ssl;", port) or "", files.cert, files.key)
 end
 
 -- what the handle and status say of the https side
