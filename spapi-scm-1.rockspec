@@ -119,6 +119,7 @@ build = {
     ["spapi.sandbox.ratelimit"] = "lua/spapi/sandbox/ratelimit.lua",
     ["spapi.sandbox.router"] = "lua/spapi/sandbox/router.lua",
     ["spapi.sandbox.state"] = "lua/spapi/sandbox/state.lua",
+    ["spapi.sandbox.tls"] = "lua/spapi/sandbox/tls.lua",
     ["spapi.sandbox.util"] = "lua/spapi/sandbox/util.lua",
     ["spapi.sandbox.xml"] = "lua/spapi/sandbox/xml.lua",
     ["spapi.schemas.fba_inventory"] = "lua/spapi/schemas/fba_inventory.lua",

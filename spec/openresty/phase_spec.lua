@@ -1,6 +1,7 @@
 -- A call from an nginx phase without cosockets (init, init_worker, set, the
 -- header and body filters, log) is a clear error naming the phase — not a
--- request that blocks the worker — while the same call from content succeeds.
+-- request that blocks the worker — while the same call from content, or from a
+-- timer that init_worker starts, succeeds.
 local H = require "helpers"
 local core = require "spapi.core"
 local json = require "spapi.json"
@@ -25,7 +26,10 @@ describe("spapi in nginx phases without cosockets", function()
     ]]):gsub("EP", ep), ([[
       lua_shared_dict phases 1m;
       init_by_lua_block { require("ngx_calls").in_phase("init", EP) }
-      init_worker_by_lua_block { require("ngx_calls").in_phase("init_worker", EP) }
+      init_worker_by_lua_block {
+        require("ngx_calls").in_phase("init_worker", EP)
+        ngx.timer.at(0, function() require("ngx_calls").in_phase("timer", EP) end)
+      }
     ]]):gsub("EP", ep), { workers = 2 })
     local s = core.session{ timeout = 30 }
     assert.equal(200, (s:request{ method = "GET", url = srv.url .. "/set" }))
@@ -35,7 +39,7 @@ describe("spapi in nginx phases without cosockets", function()
       local status, _, body = s:request{ method = "GET", url = srv.url .. "/phases" }
       assert.equal(200, status)
       rec = json.decode(body)
-      if rec.log then break end
+      if rec.log and rec.timer then break end
       core.sleep(0.02)
     end
   end)
@@ -54,8 +58,11 @@ describe("spapi in nginx phases without cosockets", function()
     end)
   end
 
-  it("calls from the content phase", function()
-    assert.is_false(rec.content.raised)
-    assert.is_true(rec.content.ok, rec.content.message)
+  it("calls from the content phase, and from a timer started in init_worker", function()
+    for _, phase in ipairs{ "content", "timer" } do
+      assert.is_false(rec[phase].raised, rec[phase].message)
+      assert.is_true(rec[phase].ok, rec[phase].message)
+      assert.equal("ngx", rec[phase].transport)
+    end
   end)
 end)

@@ -15,6 +15,7 @@ local SERVER = [[
   location = /report   { content_by_lua_block { require("ngx_calls").report() } }
   location = /download { content_by_lua_block { require("ngx_calls").download() } }
   location = /chunked  { content_by_lua_block { require("ngx_calls").chunked() } }
+  location = /batch    { content_by_lua_block { require("ngx_calls").batch() } }
 ]]
 
 local function get(session, url)
@@ -36,7 +37,7 @@ describe("the ngx transport in nginx", function()
     assert(sb.control("/_sandbox/faults", nil, "DELETE"))
   end)
 
-  it("is the default inside nginx and keeps its connections", function()
+  it("is the default inside nginx (curl when asked for) and keeps its connections", function()
     local r1 = get(s, srv.url .. "/features?ep=" .. ep)
     assert.is_true(r1.ok, r1.message)
     assert.equal("ngx", r1.transport)
@@ -50,6 +51,10 @@ describe("the ngx transport in nginx", function()
     assert.equal(r1.pid, r2.pid)
     assert.is_true(r2.stats.reused > r1.stats.reused)
     assert.equal(r1.stats.connections, r2.stats.connections)
+    -- transport = "curl" still forces libcurl
+    local r3 = get(s, srv.url .. "/features?transport=curl&ep=" .. ep)
+    assert.is_true(r3.ok, r3.message)
+    assert.equal("curl", r3.transport)
   end)
 
   it("answers 50 concurrent calls delayed 200 ms in about one delay, and /ping meanwhile", function()
@@ -114,6 +119,16 @@ describe("the ngx transport in nginx", function()
     assert(sb.control("/_sandbox/faults", nil, "DELETE"))
   end)
 
+  it("runs client:batch in light threads: 20 calls delayed 200 ms take a few delays, not 20", function()
+    get(s, srv.url .. "/features?ep=" .. ep)
+    assert(sb.control("/_sandbox/faults", { kind = "delay", delay_ms = 200,
+      operation = "fulfillment_outbound.getFeatures" }))
+    local r = get(s, srv.url .. "/batch?n=20&ep=" .. ep)
+    assert(sb.control("/_sandbox/faults", nil, "DELETE"))
+    assert.equal(20, r.ok)
+    assert.is_true(r.all < 5 * r.one, string.format("20 calls took %.2fs, one %.2fs", r.all, r.one))
+  end)
+
   it("sends every request of a client through it: LWA, RDT, API calls, document upload and download", function()
     local r = get(s, srv.url .. "/flow?ep=" .. ep)
     assert.equal("ngx", r.transport)
@@ -137,12 +152,41 @@ describe("the ngx transport in nginx", function()
     assert.equal(string.rep("sku\tquantity\nCHUNK-1\t12\n", 500), r.text) -- (ngx_calls.CHUNKED_TEXT)
   end)
 
-  it("fails with the contract's kinds: connect, timeout, closed", function()
+  it("does not fail a call when the server closed the pooled connection while it was idle", function()
+    -- a server that closes idle connections after 100 ms
+    local backend = H.nginx([[
+      keepalive_timeout 100ms;
+      default_type application/json;
+      location = /auth/o2/token { return 200 '{"access_token":"Atza|idle","token_type":"bearer","expires_in":3600}'; }
+      location / { return 200 '{"payload":{"features":[{"featureName":"A"},{"featureName":"B"},{"featureName":"C"}]}}'; }
+    ]])
+    local bep = core.urlencode(backend.url)
+    local r1 = get(s, srv.url .. "/features?ep=" .. bep)
+    assert.is_true(r1.ok, r1.message)
+    local r2
+    for _ = 1, 20 do -- the same worker again, after the server dropped its connection
+      core.sleep(0.3)
+      r2 = get(s, srv.url .. "/features?ep=" .. bep)
+      if r2.pid == r1.pid then break end
+    end
+    assert.equal(r1.pid, r2.pid)
+    assert.is_true(r2.ok, r2.message)
+    -- (nginx drops a pooled connection the peer closes; one closed in a race is sent again)
+    assert.is_true(r2.stats.connections > r1.stats.connections or r2.stats.resent > r1.stats.resent)
+  end)
+
+  it("fails with the contract's kinds: connect, resolve, timeout, closed", function()
     local dead = core.urlencode("http://127.0.0.1:" .. H.free_port())
     local r = get(s, srv.url .. "/failure?ep=" .. dead)
     assert.is_false(r.ok)
     assert.equal("connect", r.kind)
     assert.matches("cannot connect to 127.0.0.1", r.message, 1, true)
+
+    -- (this nginx has no `resolver`: the message says to add one)
+    r = get(s, srv.url .. "/failure?ep=" .. core.urlencode("https://no-such-host.invalid"))
+    assert.is_false(r.ok)
+    assert.equal("resolve", r.kind)
+    assert.matches("resolver", r.message, 1, true)
 
     get(s, srv.url .. "/failure?ep=" .. ep) -- (a token first: the faults below are the call's)
     assert(sb.control("/_sandbox/faults", { kind = "delay", delay_ms = 1500, count = 1,
@@ -156,5 +200,19 @@ describe("the ngx transport in nginx", function()
     assert.is_false(r.ok, json.encode(r))
     assert.equal("closed", r.kind, json.encode(r))
     assert(sb.control("/_sandbox/faults", nil, "DELETE"))
+  end)
+end)
+
+describe("the ngx transport outside nginx", function()
+  local cfg = { env = false, client_id = "amzn1.application-oa2-client.x", client_secret = "s", refresh_token = "Atzr|x" }
+
+  it("is not the default, and asking for it says it needs nginx", function()
+    local sp = assert(require("spapi").client(cfg))
+    assert.equal("curl", sp.transport.name)
+    local with = { transport = "ngx" }
+    for k, v in pairs(cfg) do with[k] = v end
+    local ok, err = pcall(require("spapi").client, with)
+    assert.is_false(ok)
+    assert.matches('transport = "ngx" needs nginx\'s cosockets', err, 1, true)
   end)
 end)

@@ -162,4 +162,23 @@ function _M.phases()
   reply(out)
 end
 
+--- /batch?n=: n getFeatures calls through client:batch; how long it took and
+--- how long one call took just before
+function _M.batch()
+  local sp = _M.client()
+  local t0 = now()
+  local one, err = sp.fulfillment_outbound.getFeatures{ marketplaceId = "ATVPDKIKX0DER" }
+  if not one then return reply(failure(err)) end
+  local t1 = now()
+  local list = {}
+  for i = 1, tonumber(arg("n")) do list[i] = { "fulfillment_outbound.getFeatures", { marketplaceId = "ATVPDKIKX0DER" } } end
+  local results = sp:batch(list, { concurrency = 32 })
+  local t2 = now()
+  local ok = 0
+  for _, r in ipairs(results) do
+    if r.ok and #r.body.payload.features == 3 then ok = ok + 1 end
+  end
+  reply{ ok = ok, one = t1 - t0, all = t2 - t1 }
+end
+
 return _M

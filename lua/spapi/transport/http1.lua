@@ -7,7 +7,7 @@
 -- spapi.documents, as with the curl transport).
 --
 --   local ok, err, kind = http1.send_request(sock, method, target, host, headers, body, user_agent)
---   local status, headers, body, keep | nil, err, kind = http1.read_response(sock, method, arm)
+--   local status, header_block, body, keep | nil, err, kind = http1.read_response(sock, method, arm)
 --
 -- `arm(sock)` is called before each read and sets the socket's timeout to what
 -- is left of the request's time (it returns nil when none is left). Failures
@@ -105,7 +105,8 @@ local function read_chunked(sock, arm)
   end
 end
 
---- Read one response. → status, headers (lowercase names), body, keepalive
+--- Read one response. → status, header block (the status line and header
+--- lines as received, each ending in "\r\n"), body, keepalive
 --- | nil, message, kind, nothing_read (true when the connection failed before
 --- a byte of the answer came: a pooled connection the server had closed).
 function _M.read_response(sock, method, arm)
@@ -122,30 +123,39 @@ function _M.read_response(sock, method, arm)
     version, status = match(line, "^HTTP/(%d%.%d) (%d%d%d)")
     status = tonumber(status)
     if not status then return nil, "not an HTTP answer: " .. sub(line, 1, 40), "recv" end
-    local headers = {}
+    local block, n = { line, "\r\n" }, 2
+    -- the three headers that frame the body
+    local length, chunked, conn
     while true do
       line, err, kind = read_line(sock, arm, "headers")
       if not line then return nil, err, kind end
       if line == "" then break end
+      n = n + 2
+      block[n - 1], block[n] = line, "\r\n"
       local name, value = match(line, "^([^:]+):%s*(.-)%s*$")
       if name then
         name = lower(name)
-        local prev = headers[name]
-        headers[name] = prev and (prev .. ", " .. value) or value
+        if name == "content-length" then
+          length = value
+        elseif name == "transfer-encoding" then
+          chunked = chunked or find(lower(value), "chunked", 1, true) ~= nil
+        elseif name == "connection" then
+          conn = (conn or "") .. lower(value)
+        end
       end
     end
     if status >= 200 or status == 101 then
-      local conn = headers.connection and lower(headers.connection) or ""
+      conn = conn or ""
       local keep = (version == "1.1" and not find(conn, "close", 1, true))
         or (version == "1.0" and find(conn, "keep-alive", 1, true) ~= nil)
+      local headers = concat(block, "", 1, n)
       if method == "HEAD" or status == 204 or status == 304 then return status, headers, "", keep end
-      local te = headers["transfer-encoding"]
       local body
-      if te and find(lower(te), "chunked", 1, true) then
+      if chunked then
         body, err, kind = read_chunked(sock, arm)
-      elseif headers["content-length"] then
-        local len = tonumber(headers["content-length"])
-        if not len or len < 0 then return nil, "bad Content-Length", "recv" end
+      elseif length then
+        local len = tonumber(length)
+        if not len or len < 0 then return nil, "bad Content-Length: " .. sub(length, 1, 20), "recv" end
         if len == 0 then body = "" else body, err, kind = read_exact(sock, arm, len) end
       else -- delimited by the end of the connection
         keep = false

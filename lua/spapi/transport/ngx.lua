@@ -4,9 +4,9 @@
 -- available()); `transport = "curl"` forces libcurl, which blocks the worker
 -- for the whole exchange.
 --
--- It keeps the transport interface of spapi.transport.curl:
---   transport:send(req) → status, headers, body [, request_id, rate_limit]
---                       | nil, message, kind   (timeout, connect, resolve, tls, send, recv, closed)
+-- It implements the transport contract of docs/extending.md:
+--   transport:send(req) → status, headers (the header block), body
+--                       | nil, message, kind   (resolve, connect, tls, send, recv, closed, timeout)
 --   transport:multi() → m (m:add(req) → id; m:wait(timeout); m:count(); m:close()):
 --     the requests run in nginx light threads (ngx.thread)
 --   transport:stats(), transport:close()
@@ -30,12 +30,10 @@ local _M = {}
 local mt = { __index = _M }
 
 local http1 = require "spapi.transport.http1"
-local json = require "spapi.json"
 
-local type, pairs, tostring, tonumber, pcall, setmetatable, error, rawget =
-  type, pairs, tostring, tonumber, pcall, setmetatable, error, rawget
+local type, pairs, ipairs, tostring, tonumber, pcall, setmetatable, error, rawget =
+  type, pairs, ipairs, tostring, tonumber, pcall, setmetatable, error, rawget
 local fmt, find, lower, match, min = string.format, string.find, string.lower, string.match, math.min
-local json_decode = json.decode
 
 local ngx = rawget(_G, "ngx")
 
@@ -83,12 +81,12 @@ function _M.new(cfg)
     error("spapi.client: the ngx transport does not go through a proxy (proxy = ...): use transport = \"curl\"", 0)
   end
   local self = {
-    name = "ngx", decodes_json = true,
+    name = "ngx",
     timeout = cfg.timeout or 30, connect_timeout = cfg.connect_timeout or 10,
     verify = cfg.verify ~= false, ca = cfg.cainfo or cfg.capath or "system",
     user_agent = cfg.user_agent,
     pool_size = cfg.max_connections or 64,
-    keepalive_ms = (cfg.keepalive_timeout or 60) * 1000,
+    keepalive_ms = 60 * 1000, -- (how long a pooled connection may stay idle)
     dests = {}, -- "scheme://authority" → { host, port, tls, pool, host_header }
     counts = { requests = 0, connections = 0, reused = 0, resent = 0 },
     backend = find_resty_http() and "lua-resty-http" or "http1",
@@ -128,7 +126,8 @@ end
 -- a connect failure → message, kind
 local function connect_failure(d, err)
   err = tostring(err)
-  if err == "timeout" then return fmt("connecting to %s:%d timed out", d.host, d.port), "timeout" end
+  -- (the request was not sent: "connect", which the client may always retry)
+  if err == "timeout" then return fmt("connecting to %s:%d timed out", d.host, d.port), "connect" end
   if find(err, "resolve", 1, true) then
     local hint = find(err, "no resolver", 1, true)
       and " (add a `resolver` directive to nginx.conf: nginx resolves names itself, without /etc/hosts)" or ""
@@ -140,7 +139,7 @@ end
 -- a handshake failure → message, kind
 local function tls_failure(self, d, err)
   err = tostring(err)
-  if err == "timeout" then return fmt("TLS handshake with %s:%d timed out", d.host, d.port), "timeout" end
+  if err == "timeout" then return fmt("TLS handshake with %s:%d timed out", d.host, d.port), "tls" end
   local msg = fmt("TLS handshake with %s:%d failed: %s", d.host, d.port, err)
   if self.verify and (find(err, "does not match", 1, true) or find(err, "mismatch", 1, true)) then
     if match(d.host, "^[%d.]+$") or find(d.host, ":", 1, true) then
@@ -156,107 +155,147 @@ local function tls_failure(self, d, err)
   return msg, "tls"
 end
 
--- an open connection to d, TLS done → sock, reused | nil, message, kind
-local function connect(self, d, deadline)
-  local sock = ngx.socket.tcp()
+-- The reason a handshake that finished at once failed, read as lua-resty-core
+-- reads it. → message | nil
+local function sync_failure(sock)
+  local ok, msg = pcall(function()
+    local ffi, base = require "ffi", require "resty.core.base"
+    local sess, errmsg, code = ffi.new("void *[1]"), base.get_errmsg_ptr(), ffi.new("int[1]")
+    local rc = ffi.C.ngx_http_lua_ffi_socket_tcp_get_sslhandshake_result(base.get_request(), sock[1], sess,
+      errmsg, code)
+    if rc == base.FFI_ERROR then return code[0] .. ": " .. ffi.string(errmsg[0]) end
+  end)
+  return ok and msg or nil
+end
+
+-- sslhandshake with SNI and verification → true | nil, message. When the
+-- handshake finishes at once and verification fails, lua-resty-core 0.1.25
+-- (Debian 12's) hits an assert instead of returning the failure, and with no
+-- session asked for it even returns success on a connection it has closed:
+-- the assert is caught and the reason read again.
+local function handshake(sock, host, verify)
+  local ok, session, err = pcall(sock.sslhandshake, sock, nil, host, verify)
+  if ok then
+    if session == nil then return nil, err end
+    return true
+  end
+  if find(tostring(session), "assertion failed", 1, true) then
+    return nil, sync_failure(sock) or "certificate verification failed (see nginx's error log)"
+  end
+  error(session, 0)
+end
+
+-- Connects sock to d (from the pool, or fresh with the TLS handshake).
+-- → true, reused | nil, message, kind
+local function connect(self, sock, d, deadline)
   local left = deadline - ngx.now()
-  if left <= 0 then return nil, "no time left to connect", "timeout" end
+  if left <= 0 then return nil, "no time left to connect", "connect" end
   sock:settimeout(min(self.connect_timeout, left) * 1000)
   local ok, err = sock:connect(d.address, d.port, d.opts)
   if not ok then return nil, connect_failure(d, err) end
   local reused = (sock:getreusedtimes() or 0) > 0
   if d.tls and not reused then
     left = deadline - ngx.now()
-    if left <= 0 then sock:close() return nil, "no time left for the TLS handshake", "timeout" end
+    if left <= 0 then sock:close() return nil, "no time left for the TLS handshake", "tls" end
     sock:settimeout(left * 1000)
-    local session, herr = sock:sslhandshake(nil, d.host, self.verify)
-    if not session then
+    local done, herr = handshake(sock, d.host, self.verify)
+    if not done then
       sock:close()
       return nil, tls_failure(self, d, herr)
     end
   end
   local c = self.counts
   if reused then c.reused = c.reused + 1 else c.connections = c.connections + 1 end
-  return sock, reused
+  return true, reused
 end
 
--- one exchange with our own client → status, headers, body | nil, message, kind
-local function exchange_http1(self, req, d, target, deadline)
-  local arm = function(sock)
+-- One exchange on a connected socket with our own client.
+-- → status, headers, body | nil, message, kind, nothing_read
+local function exchange_http1(self, sock, req, d, target, deadline)
+  local method = req.method or "GET"
+  local left = deadline - ngx.now()
+  if left <= 0 then sock:close() return nil, "timed out before sending", "timeout" end
+  sock:settimeout(left * 1000) -- (writing a large upload may take a while)
+  local ok, err, kind = http1.send_request(sock, method, target, d.host_header, req.headers, req.body,
+    self.user_agent)
+  if not ok then
+    sock:close()
+    return nil, err, kind, kind == "closed"
+  end
+  local status, headers, body, keep = http1.read_response(sock, method, function(s)
     local left = deadline - ngx.now()
     if left <= 0 then return false end
-    sock:settimeout(left * 1000)
+    s:settimeout(left * 1000)
     return true
-  end
-  -- a pooled connection the server closed meanwhile fails before any answer:
-  -- the request is sent again on another (at most twice)
-  for _ = 1, 3 do
-    local sock, reused, kind = connect(self, d, deadline)
-    if not sock then return nil, reused, kind end
-    local status, headers, body, keep
-    local ok, err, ekind = http1.send_request(sock, req.method or "GET", target, d.host_header, req.headers,
-      req.body, self.user_agent)
-    local idle = false
-    if ok then
-      status, headers, body, keep = http1.read_response(sock, req.method or "GET", arm)
-      if status then
-        if keep then sock:setkeepalive(self.keepalive_ms, self.pool_size) else sock:close() end
-        return status, headers, body
-      end
-      err, ekind, idle = headers, body, keep -- (read_response: nil, message, kind, nothing_read)
-    else
-      idle = ekind == "closed"
-    end
+  end)
+  if not status then
     sock:close()
-    if not (reused and idle and ekind == "closed") then return nil, err, ekind end
-    self.counts.resent = self.counts.resent + 1
+    return nil, headers, body, keep -- (read_response: nil, message, kind, nothing_read)
   end
-  return nil, "the server closed every connection before answering", "closed"
+  if keep then sock:setkeepalive(self.keepalive_ms, self.pool_size) else sock:close() end
+  return status, headers, body
 end
 
--- one exchange with lua-resty-http → status, headers, body | nil, message, kind
-local function exchange_resty(self, req, d, target, deadline)
-  local httpc = resty_http.new()
-  local left = deadline - ngx.now()
-  if left <= 0 then return nil, "no time left to connect", "timeout" end
-  httpc:set_timeouts(min(self.connect_timeout, left) * 1000, left * 1000, left * 1000)
-  local ok, err = httpc:connect{ scheme = d.tls and "https" or "http", host = d.address, port = d.port,
-    pool = d.pool, pool_size = self.pool_size, ssl_server_name = d.host, ssl_verify = self.verify }
-  if not ok then
-    err = tostring(err)
-    if d.tls and (find(err, "handshake", 1, true) or find(err, "certificate", 1, true)) then
-      return nil, tls_failure(self, d, err)
-    end
-    return nil, connect_failure(d, err)
-  end
-  self.counts.connections = self.counts.connections + 1
+-- The same with lua-resty-http (its request and read_body, on the socket
+-- connected above). → status, headers, body | nil, message, kind, nothing_read
+local function exchange_resty(self, httpc, req, d, target, deadline)
   local headers = {}
   for k, v in pairs(req.headers or {}) do headers[k] = v end
   if self.user_agent and not headers["User-Agent"] and not headers["user-agent"] then
     headers["User-Agent"] = self.user_agent
   end
   headers["Host"] = d.host_header
+  local left = deadline - ngx.now()
+  if left <= 0 then httpc:close() return nil, "timed out before sending", "timeout" end
+  httpc.sock:settimeout(left * 1000)
   local path, query = match(target, "^([^?]*)%??(.*)$")
-  local res, rerr = httpc:request{ method = req.method or "GET", path = path, query = query ~= "" and query or nil,
+  local res, err = httpc:request{ method = req.method or "GET", path = path, query = query ~= "" and query or nil,
     headers = headers, body = req.body }
   if not res then
     httpc:close()
-    return nil, "sending the request: " .. tostring(rerr), http1.io_kind(rerr, "send")
+    local kind = http1.io_kind(err, "recv")
+    return nil, "sending the request or reading the answer: " .. tostring(err), kind, kind == "closed"
   end
-  local body, berr = res:read_body()
+  local body
+  body, err = res:read_body()
   if not body then
     httpc:close()
-    return nil, "reading the answer: " .. tostring(berr), http1.io_kind(berr, "recv")
+    return nil, "reading the body: " .. tostring(err), http1.io_kind(err, "recv")
   end
-  local h = {}
+  -- the header block, as the contract has it
+  local block, n = { "HTTP/1.1 ", tostring(res.status), " ", res.reason or "", "\r\n" }, 5
   for k, v in pairs(res.headers) do
-    h[lower(k)] = type(v) == "table" and table.concat(v, ", ") or v
+    if type(v) ~= "table" then v = { v } end
+    for _, one in ipairs(v) do
+      block[n + 1], block[n + 2], block[n + 3], block[n + 4] = k, ": ", tostring(one), "\r\n"
+      n = n + 4
+    end
   end
-  httpc:set_keepalive(self.keepalive_ms, self.pool_size)
-  return res.status, h, body
+  httpc:set_keepalive(self.keepalive_ms, self.pool_size) -- (it closes when the server said so)
+  return res.status, table.concat(block, "", 1, n), body
 end
 
---- One request. → status, headers, body, request_id, rate_limit | nil, message, kind
+-- Connect and exchange. A pooled connection the server closed meanwhile fails
+-- before any answer: the request goes again on another (at most twice).
+local function exchange(self, req, d, target, deadline)
+  for _ = 1, 3 do
+    local httpc = resty_http and resty_http.new()
+    local sock = httpc and httpc.sock or ngx.socket.tcp()
+    local ok, reused, kind = connect(self, sock, d, deadline)
+    if not ok then return nil, reused, kind end
+    local status, headers, body, idle
+    if httpc then
+      status, headers, body, idle = exchange_resty(self, httpc, req, d, target, deadline)
+    else
+      status, headers, body, idle = exchange_http1(self, sock, req, d, target, deadline)
+    end
+    if status or not (reused and idle and body == "closed") then return status, headers, body end
+    self.counts.resent = self.counts.resent + 1
+  end
+  return nil, "the server closed every connection before answering", "closed"
+end
+
+--- One request. → status, header block, body | nil, message, kind
 function _M:send(req)
   local phase = ngx.get_phase()
   if not COSOCKET_PHASES[phase] then error(phase_error(phase, req), 0) end
@@ -264,22 +303,7 @@ function _M:send(req)
   if not d then return nil, target, "other" end
   self.counts.requests = self.counts.requests + 1
   local deadline = ngx.now() + (req.timeout or self.timeout)
-  local status, headers, body
-  if resty_http then
-    status, headers, body = exchange_resty(self, req, d, target, deadline)
-  else
-    status, headers, body = exchange_http1(self, req, d, target, deadline)
-  end
-  if not status then return nil, headers, body end
-  -- a 2xx JSON body decoded here, as the contract lets a transport do
-  if req.json and status >= 200 and status < 300 and body ~= "" then
-    local c = body:byte(1)
-    if c == 123 or c == 91 then -- { or [
-      local v = json_decode(body)
-      if type(v) == "table" then body = v end
-    end
-  end
-  return status, headers, body, headers["x-amzn-requestid"] or false, headers["x-amzn-ratelimit-limit"] or false
+  return exchange(self, req, d, target, deadline)
 end
 
 ---------------------------------------------------------------------------
