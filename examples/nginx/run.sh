@@ -24,7 +24,8 @@ stop() {
 if [ "${1:-}" = stop ]; then stop; echo "stopped"; exit 0; fi
 stop
 
-[ -f "$ROOT/build/5.1/spapi/core.so" ] || make -C "$ROOT" >/dev/null
+# the C core for nginx's LuaJIT (5.1) and for bin/spapi (5.4)
+[ -f "$ROOT/build/5.1/spapi/core.so" ] && [ -f "$ROOT/build/5.4/spapi/core.so" ] || make -C "$ROOT" >/dev/null
 mkdir -p "$PREFIX/conf" "$PREFIX/logs" "$PREFIX/tmp"
 ln -sfn "$ROOT/lua" "$PREFIX/lua"
 ln -sfn "$ROOT/build/5.1" "$PREFIX/lib"
@@ -47,8 +48,12 @@ export LWA_CLIENT_ID=${LWA_CLIENT_ID:-amzn1.application-oa2-client.nginx-example
 export LWA_CLIENT_SECRET=${LWA_CLIENT_SECRET:-nginx-example-secret}
 export LWA_REFRESH_TOKEN=${LWA_REFRESH_TOKEN:-Atzr|nginx-example-refresh-token}
 # (the caller's Lua paths are for its own Lua, not nginx's LuaJIT)
-env -u LUA_PATH -u LUA_CPATH -u LUA_PATH_5_1 -u LUA_CPATH_5_1 -u LUA_INIT \
-  "$NGINX" -p "$PREFIX/" -c conf/nginx.conf -e logs/error.log
+if ! env -u LUA_PATH -u LUA_CPATH -u LUA_PATH_5_1 -u LUA_CPATH_5_1 -u LUA_INIT \
+  "$NGINX" -p "$PREFIX/" -c conf/nginx.conf -e logs/error.log; then
+  echo "nginx did not start (see $PREFIX/logs/error.log)" >&2
+  stop
+  exit 1
+fi
 
 URL="http://127.0.0.1:$PORT"
 cat <<MSG
