@@ -90,6 +90,7 @@ build = {
     ["spapi.redact"] = "lua/spapi/redact.lua",
     ["spapi.repl"] = "lua/spapi/repl.lua",
     ["spapi.request"] = "lua/spapi/request.lua",
+    ["spapi.retry"] = "lua/spapi/retry.lua",
     ["spapi.sandbox"] = "lua/spapi/sandbox.lua",
     ["spapi.sandbox.auth"] = "lua/spapi/sandbox/auth.lua",
     ["spapi.sandbox.config"] = "lua/spapi/sandbox/config.lua",
