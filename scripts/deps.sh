@@ -10,7 +10,7 @@ PKGS=(
   lua-cjson lua-busted lua-readline tmux
   libcurl4-openssl-dev libssl-dev zlib1g-dev
   nginx libnginx-mod-http-lua lua-resty-core
-  curl valgrind wrk luarocks nodejs npm
+  curl valgrind wrk luarocks nodejs npm openssl
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -159,7 +159,8 @@ function _M.new(t)
   if cfg.transport and type(cfg.transport) == "table" then
     self.transport = cfg.transport
   else
-    local tname = cfg.transport or "curl"
+    -- inside nginx: cosockets (the worker goes on while a call waits); elsewhere libcurl
+    local tname = cfg.transport or (require("spapi.transport.ngx").available() and "ngx" or "curl")
     self.transport = require("spapi.transport." .. tname).new(cfg)
   end
   self.signs = s.aws_access_key ~= nil -- SigV4 on every request

@@ -8,14 +8,41 @@ local _M = {}
 local util = require "spapi.sandbox.util"
 local json = util.json
 local ngx = ngx
-local type, tostring = type, tostring
+local type, tostring, ipairs = type, tostring, ipairs
 
 local function dict() return ngx.shared.spapi_docs end
 
+-- the names and addresses of the sandbox's TLS certificate (spapi.sandbox.tls)
+local names
+local function tls_names()
+  if not names then
+    local tls = require "spapi.sandbox.tls"
+    names = {}
+    for _, h in ipairs(tls.HOSTS) do names[h] = true end
+    for _, a in ipairs(tls.ADDRESSES) do names[a] = true end
+  end
+  return names
+end
+
 -- the sandbox's own address (where the request arrived), never the Host
--- header: a client must not be able to send another's uploads elsewhere
+-- header (but a name of the TLS certificate, below): a client must not be
+-- able to send another's uploads elsewhere
 local function base_url()
   local addr = ngx.var.server_addr or "127.0.0.1"
+  if ngx.var.https == "on" then
+    -- over the TLS listener: https, by the name the client used when the
+    -- sandbox's certificate holds it (that name leads the client here: to
+    -- localhost, or to an Amazon host name mapped to this machine), else by
+    -- name for this machine (nginx's cosockets check names, not addresses)
+    local host = ngx.var.host
+    if host and tls_names()[host] then
+      addr = host
+    elseif addr:find("^127%.") or addr == "::1" then
+      addr = "localhost"
+    end
+    if addr:find(":", 1, true) then addr = "[" .. addr .. "]" end
+    return "https://" .. addr .. ":" .. tostring(ngx.var.server_port)
+  end
   if addr:find(":", 1, true) then addr = "[" .. addr .. "]" end
   return "http://" .. addr .. ":" .. tostring(ngx.var.server_port)
 end
