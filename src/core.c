@@ -43,6 +43,7 @@ __attribute__((visibility("default"))) int luaopen_spapi_core(lua_State *L) {
   spapi_multi_open(L);
   spapi_headers_open(L);
   spapi_json_open(L);
+  spapi_redis_open(L);
   lua_pushliteral(L, "0.1.0");
   lua_setfield(L, -2, "_VERSION");
   return 1;
