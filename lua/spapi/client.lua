@@ -120,6 +120,19 @@ local function api_proxy(self, key)
   return proxy
 end
 
+-- Where tokens and rate buckets live: cfg.store, else the Redis server named by
+-- cfg.redis (a fleet shares one budget and one token), else this process's memory.
+-- (The Redis URL, which may hold a password, leaves the client's config.)
+local function store_for(cfg)
+  local url = cfg.redis
+  cfg.redis = nil
+  if cfg.store then return cfg.store end
+  if url == nil or url == "" then return memory.new() end
+  return require("spapi.store.redis").new{ url = url, prefix = cfg.redis_prefix,
+    connect_timeout = cfg.redis_connect_timeout, command_timeout = cfg.redis_command_timeout,
+    on_error = cfg.on_store_error }
+end
+
 --- spapi.client(config) → client | nil, err
 function _M.new(t)
   if t ~= nil and type(t) ~= "table" then
@@ -145,7 +158,9 @@ function _M.new(t)
   cfg.user_agent = user_agent(cfg.user_agent)
   local self = setmetatable({ cfg = cfg, plans = {} }, Client)
   secrets_of[self] = s
-  self.store = cfg.store or memory.new()
+  local store, serr = store_for(cfg)
+  if not store then return nil, serr end
+  self.store = store
   if cfg.transport and type(cfg.transport) == "table" then
     self.transport = cfg.transport
   else
