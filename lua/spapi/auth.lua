@@ -32,7 +32,7 @@ local memo_tok_of = setmetatable({}, { __mode = "k" })
 -- a dump that follows the metatable to this module would show the table)
 function _M.memo_tokens() return memo_tok_of end
 
--- secrets: { client_id, client_secret, refresh_token }; send(req) → resp | nil, kind, msg
+-- secrets: { client_id, client_secret, refresh_token }; send(req) → resp | nil, message, kind
 function _M.new(cfg, secrets, store, send)
   local self = setmetatable({ cfg = cfg, store = store, send = send, keys = {}, memo_ref = {} }, mt)
   secrets_of[self], memo_tok_of[self] = secrets, {}
@@ -121,10 +121,10 @@ local function lwa_exchange(self, scope, deadline)
     local left = deadline and deadline - clock.monotonic()
     if left and left < timeout then timeout = left end
     if timeout <= 0 then
-      resp, kind, msg = nil, "timeout", "the call's deadline passed"
+      resp, msg, kind = nil, "the call's deadline passed", "timeout"
       break
     end
-    resp, kind, msg = self.send({
+    resp, msg, kind = self.send({
       method = "POST", url = self.cfg.lwa_endpoint, body = body, timeout = timeout,
       headers = { ["Content-Type"] = "application/x-www-form-urlencoded;charset=UTF-8",
                   Accept = "application/json" },

@@ -32,7 +32,7 @@ local function random()
   return ((a * 256 + b) * 256 + c) * 256 / 2 ^ 32 + d / 2 ^ 32
 end
 local hget = hdr.get
-local reserve, clocks = ratelimit.reserve, clock.clocks
+local clocks = clock.clocks
 local memo_tok_of = auth.memo_tokens()
 -- the call path's functions, defined below (locals: the sugar's calls do no
 -- method look-ups)
@@ -168,9 +168,6 @@ function _M.new(t)
     self.transport = require("spapi.transport." .. tname).new(cfg)
   end
   self.signs = s.aws_access_key ~= nil -- SigV4 on every request
-  -- jobs ask the transport for decoded JSON bodies only if it says it gives them
-  -- (a transport wrapping the curl one gets the text it always had)
-  self.json_bodies = self.transport.decodes_json == true
   self.limiter = ratelimit.new(self.store, { scale = cfg.rate_scale, margin = cfg.rate_margin })
   self.sp_id = cfg.selling_partner_id or auth.fingerprint(s.client_id, s.refresh_token or "grantless")
   self.auth = auth.new(cfg, s, self.store, function(req) return self:_send(req) end)
@@ -197,24 +194,20 @@ Client.__index = Client
 -- transport + debug hook
 ---------------------------------------------------------------------------
 -- One exchange through the transport, seen by the debug hook.
--- → status, headers, body [, request_id, rate_limit] | nil, message, kind
+-- → status, headers, body | nil, message, kind
 function Client:_exchange(req)
   if not self.debug then return self.transport:send(req) end
   local t0 = self:_debug_request(req)
-  local json_wanted = req.json
-  req.json = nil -- the hook sees the body's text
-  local ok, status, headers, body, request_id, rate_limit = pcall(self.transport.send, self.transport, req)
-  req.json = json_wanted
-  if not ok then error(status, 0) end
+  local status, headers, body = self.transport:send(req)
   self:_debug_result(req, t0, status, headers, body)
-  return status, headers, body, request_id, rate_limit
+  return status, headers, body
 end
 
--- The same as one response table (LWA, documents). → resp | nil, kind, message
+-- The same as one response table (LWA, documents). → resp | nil, message, kind
 function Client:_send(req)
   req.timeout = req.timeout or self.cfg.timeout
   local status, headers, body = self:_exchange(req)
-  if not status then return nil, body, headers end
+  if not status then return nil, headers, body end
   return { status = status, headers = hdr.table(headers), body = body }
 end
 
@@ -339,7 +332,7 @@ function new_job(self, plan, params, opts, level)
     return job
   end
   return {
-    method = plan.method, url = url, headers = headers, body = body, json = self.json_bodies and not plan.binary,
+    method = plan.method, url = url, headers = headers, body = body,
     timeout = cfg.timeout, plan = plan, opts = opts, attempts = 0, deadline = false, reauthed = nil,
   }
 end
@@ -507,13 +500,12 @@ end
 -- One attempt's outcome, from what the transport returned (status, headers, body
 -- [, request_id, limit] | nil, message, kind).
 -- → "done", body, response | "error", err | "retry", delay
-function outcome(self, job, status, headers, raw, request_id, limit)
+function outcome(self, job, status, headers, raw)
   job.attempts = job.attempts + 1
   if not status then return self:_lost(job, headers, raw) end
   local plan = job.plan
-  -- the transport may have picked these out of the headers already (false: absent)
-  if request_id == nil then request_id = hget(headers, "x-amzn-requestid") end
-  if limit == nil then limit = hget(headers, "x-amzn-ratelimit-limit") end
+  local request_id = hget(headers, "x-amzn-requestid")
+  local limit = hget(headers, "x-amzn-ratelimit-limit")
   local rate_limit
   if limit then
     -- the store hears of a rate only when it changes
@@ -650,8 +642,8 @@ function run_job(self, job, reuse)
     local left = deadline - t
     local budget = opts.max_wait or cfg.max_wait
     if left < budget then budget = left > 0 and left or 0 end
-    local waited, needed = reserve(self.limiter, plan.rl_key, plan.rate, plan.burst, budget, now)
-    if not waited then return nil, rate_error(job, needed) end
+    local ok, waited = self.limiter:reserve(plan.rl_key, plan.rate, plan.burst, budget)
+    if not ok then return nil, rate_error(job, waited) end
     if waited > 0 then
       clock.sleep(waited)
       left = deadline - clock.monotonic()
@@ -659,28 +651,8 @@ function run_job(self, job, reuse)
     local timeout = opts.timeout or cfg.timeout
     if left < timeout then timeout = left > 0.001 and left or 0.001 end
     job.timeout = timeout
-    local status, headers, raw, request_id, limit
-    if self.debug then
-      status, headers, raw, request_id, limit = self:_exchange(job)
-    else
-      local transport = self.transport
-      status, headers, raw, request_id, limit = transport.send(transport, job)
-    end
-    if type(raw) == "table" and limit == plan.limit_seen and request_id ~= nil and status < 300 and status >= 200 then
-      local attempts = job.attempts + 1
-      job.attempts = attempts
-      if reuse then -- (park, inline on the hot path)
-        job.headers["x-amz-access-token"] = nil
-        if self.signs then unsign(job.headers) end
-        plan.spare = job
-      end
-      if type(headers) == "string" then -- (response's first case, without the call)
-        return raw, setmetatable({ status = status, request_id = request_id or nil, rate_limit = plan.limit_num,
-          attempts = attempts, operation = plan.name, raw_headers = headers }, RESPONSE)
-      end
-      return raw, response(status, headers, request_id or nil, plan.limit_num, attempts, plan.name)
-    end
-    local action, a, b = outcome(self, job, status, headers, raw, request_id, limit)
+    local status, headers, raw = self:_exchange(job)
+    local action, a, b = outcome(self, job, status, headers, raw)
     if action ~= "retry" then
       if reuse then park(self, plan, job) end
       if action == "done" then return a, b end
@@ -734,10 +706,10 @@ function Client:batch(list, opts)
         local launch = true
         if not job.reserved then
           local plan = job.plan
-          local wait, needed = reserve(self.limiter, plan.rl_key, plan.rate, plan.burst,
+          local ok, wait = self.limiter:reserve(plan.rl_key, plan.rate, plan.burst,
             wait_budget(self, job, job.deadline - now))
-          if not wait then
-            finish(job, { ok = false, err = rate_error(job, needed) })
+          if not ok then
+            finish(job, { ok = false, err = rate_error(job, wait) })
             launch = false
           elseif wait > 0 then
             job.reserved, job.ready_at = true, now + wait

@@ -34,10 +34,10 @@ local function exchange(client, op, what, req)
   local secure, why = config.secure_enough(client.cfg, req.url, "the document's " .. what .. " URL")
   if not secure then return fail(op, "InsecureURL", why:gsub("^spapi: ", ""), { kind = "config" }) end
   local max_retries = client.cfg.max_retries
-  local attempts, resp, kind, msg = 0, nil, nil, nil
+  local attempts, resp, msg, kind = 0, nil, nil, nil
   repeat
     attempts = attempts + 1
-    resp, kind, msg = client:_send(req)
+    resp, msg, kind = client:_send(req)
     local again = (not resp and kind ~= "tls") or (resp and (resp.status >= 500 or resp.status == 429))
     if again and attempts <= max_retries then client:_sleep(client:_backoff(attempts)) end
   until not again or attempts > max_retries

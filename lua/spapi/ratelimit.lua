@@ -5,71 +5,58 @@
 local _M = {}
 local mt = { __index = _M }
 
-local clock = require "spapi.clock"
-local tonumber = tonumber
-local memory = require "spapi.store.memory"
-local take_from = memory.take_from
+local default_clock = require "spapi.clock"
+local tonumber, fmt = tonumber, string.format
 
+--- new(store [, opts]) → limiter. opts.scale multiplies every rate (tests, a
+--- sandbox run faster or slower); opts.margin (0.9) paces a little below the
+--- granted rate, so jitter between our clock and the server's is not a 429;
+--- opts.clock: { now = function() → seconds } (default spapi.clock).
 function _M.new(store, opts)
   opts = opts or {}
-  -- the client paces itself a little below the granted rate (margin), so jitter
-  -- between its clock and the server's does not turn into 429s
-  -- the memory store's buckets are taken here, without a call through the store,
-  -- unless the store replaces the memory store's take with its own
   return setmetatable({ store = store, scale = (opts.scale or 1) * (opts.margin or 0.9), keys = {},
-    local_buckets = store.local_bucket ~= nil and rawequal(store.take, memory.take) }, mt)
+    now = (opts.clock or default_clock).now }, mt)
 end
 
--- key's record { rate, burst, read_at, bucket name, bucket }: the rate (scaled) and
--- burst in force, from the store (learned from x-amzn-RateLimit-Limit, here or by
--- another process sharing the store) or else the model's, read at most once a
--- second; with a store of this process (the memory store), its bucket itself.
-local function refresh(self, key, rate, burst, now)
+-- The rate and burst in force for key: the store's (learned from
+-- x-amzn-RateLimit-Limit, here or by another process sharing the store) or else
+-- the model's, read again at most once a second. → record { rate, burst, read_at }
+local function limits_of(self, key, rate, burst)
+  local now = self.now()
   local k = self.keys[key]
-  if not k then
-    k = { false, 1, now, "rl:" .. key, false }
-    self.keys[key] = k
-    if self.local_buckets then k[5] = self.store:local_bucket(k[4]) end
-  end
-  local r, b = self.store:get_rate(key)
-  r, b = r or rate, b or burst
-  k[1] = r and r > 0 and r * self.scale -- false: no limit
-  k[2] = b and b > 0 and b or 1
-  k[3] = now
+  if k and now - k.read_at <= 1 then return k end
+  local stored, r, b = self.store:get("rate:" .. key), nil, nil
+  if stored then r, b = stored:match("^(%S+) (%S+)$") end
+  r, b = tonumber(r) or rate, tonumber(b) or burst
+  k = { rate = r and r > 0 and r or false, burst = b and b >= 1 and b or 1, read_at = now } -- false: no limit
+  self.keys[key] = k
   return k
 end
 
---- The rate and burst in force for key.
+--- The rate and burst in force for key (rate: unscaled; nil when unlimited).
 function _M:limits(key, rate, burst)
-  local r, b = self.store:get_rate(key)
-  return (r or rate), (b or burst)
+  local k = limits_of(self, key, rate, burst)
+  return k.rate or nil, k.burst
 end
 
---- Reserve one request. Returns the seconds to wait before sending (0 = now), or
---- nil, needed when the wait would exceed max_wait (nothing reserved then).
---- rate, burst: the model's for key (the same on every call); now: the
---- caller's clock.now(), if it has just read it.
---- (Called on every request: the memory store's bucket is taken without a call
---- through the store.)
-function _M.reserve(self, key, rate, burst, max_wait, now)
-  now = now or clock.now()
-  local k = self.keys[key]
-  if k == nil or now - k[3] > 1 then k = refresh(self, key, rate, burst, now) end
-  rate = k[1]
-  if not rate then return 0 end
-  local b = k[5]
-  if b then return take_from(b, rate, k[2], now, max_wait) end
-  return self.store:take(k[4], rate, k[2], now, max_wait)
+--- Reserve one request. rate, burst: the model's for key. → true, wait (the
+--- seconds to wait before sending, 0 = now) | false, needed (the wait would
+--- exceed max_wait: nothing reserved) | nil, message (the store failed).
+function _M:reserve(key, rate, burst, max_wait)
+  local k = limits_of(self, key, rate, burst)
+  if not k.rate then return true, 0 end
+  return self.store:take("rl:" .. key, k.rate * self.scale, k.burst, max_wait)
 end
 
 --- Apply the x-amzn-RateLimit-Limit header (requests per second actually granted).
 function _M:observe(key, header, model_rate, model_burst)
   local r = tonumber(header)
   if not r or r <= 0 then return end
-  local cur = self:limits(key, model_rate, model_burst)
-  if cur ~= r then self.store:set_rate(key, r, model_burst) end
-  local k = self.keys[key]
-  if k then k[3] = -math.huge end -- read again on the next reservation
+  local cur, burst = self:limits(key, model_rate, model_burst)
+  if cur ~= r then
+    self.store:set("rate:" .. key, fmt("%.17g %.17g", r, burst or model_burst or 1))
+    self.keys[key] = nil -- read again on the next reservation
+  end
 end
 
 return _M

@@ -1,18 +1,10 @@
--- Process-local store: the default for scripts and the REPL.
--- The store interface (shared with the ngx and redis stores):
---   store:get(key) → string|nil             store:set(key, value, ttl_seconds|nil)
---   store:delete(key)
---   store:take(key, rate, burst, now, max_wait) → wait_seconds | nil, wait_needed
---       atomic token-bucket reservation: a token is reserved (the bucket may go
---       into debt) when the caller would wait at most max_wait; the caller sleeps
---       the returned wait before sending.
---   store:set_rate(key, rate, burst) / store:get_rate(key) → rate, burst
---   store:lock(key, ttl) → true|false       store:unlock(key)
--- Values are strings so the same callers work with shared dicts and Redis.
+-- Process-local store: the default for scripts and the REPL. The store contract
+-- (get, set with ttl, delete, take from a token bucket, lock with expiry) is in
+-- docs/extending.md; every store, this one included, is used only through it.
 local _M = {}
 local mt = { __index = _M }
 
-local clock = require("spapi.clock")
+local default_clock = require("spapi.clock")
 
 -- The values (access tokens among them) live outside the store table, so that
 -- dumping a client or its store shows none. They are keyed by the store's
@@ -29,13 +21,16 @@ local function values(self)
   return v
 end
 
-function _M.new()
-  return setmetatable({ expires = {}, buckets = {}, locks = {}, rates = {} }, mt)
+--- new([opts]) → store. opts.clock: { now = function() → seconds }, the clock of
+--- expiries and buckets (default spapi.clock; tests inject one).
+function _M.new(opts)
+  local clock = opts and opts.clock or default_clock
+  return setmetatable({ expires = {}, buckets = {}, locks = {}, now = clock.now }, mt)
 end
 
 function _M:get(key)
   local exp = self.expires[key]
-  if exp and exp <= clock.now() then
+  if exp and exp <= self.now() then
     values(self)[key], self.expires[key] = nil, nil
     return nil
   end
@@ -44,7 +39,7 @@ end
 
 function _M:set(key, value, ttl)
   values(self)[key] = value
-  self.expires[key] = ttl and (clock.now() + ttl) or nil
+  self.expires[key] = ttl and (self.now() + ttl) or nil
   return true
 end
 
@@ -53,59 +48,38 @@ function _M:delete(key)
   return true
 end
 
--- The token-bucket arithmetic on one bucket { tokens =, last = } (see store:take)
-local function take_from(b, rate, burst, now, max_wait)
+--- take(key, rate, burst, max_wait) → true, wait | false, wait: one token from
+--- key's bucket (full when new), reserved when it accrues within max_wait.
+function _M:take(key, rate, burst, max_wait)
+  local now = self.now()
+  local b = self.buckets[key]
+  if not b then
+    b = { tokens = burst, last = now }
+    self.buckets[key] = b
+  end
   local tokens = b.tokens + (now - b.last) * rate
   if tokens > burst then tokens = burst end
   b.last = now
   local wait = tokens >= 1 and 0 or (1 - tokens) / rate
-  if max_wait and wait > max_wait then
+  if wait > max_wait then
     b.tokens = tokens
-    return nil, wait
+    return false, wait
   end
   b.tokens = tokens - 1
-  return wait
-end
-
--- key's bucket, made full (its first take clamps the tokens to that take's burst)
-local function bucket(self, key)
-  local b = self.buckets[key]
-  if not b then
-    b = { tokens = math.huge, last = 0 }
-    self.buckets[key] = b
-  end
-  return b
-end
-
-function _M:take(key, rate, burst, now, max_wait)
-  return take_from(bucket(self, key), rate, burst, now, max_wait)
-end
-
--- This store's fast path for the rate limiter of this process (other stores have
--- none): store:local_bucket(key) → the bucket itself, for memory.take_from(bucket,
--- rate, burst, now, max_wait), which is store:take without the look-ups.
-_M.local_bucket = bucket
-_M.take_from = take_from
-
-function _M:set_rate(key, rate, burst)
-  self.rates[key] = { rate, burst }
-end
-
-function _M:get_rate(key)
-  local r = self.rates[key]
-  if r then return r[1], r[2] end
+  return true, wait
 end
 
 function _M:lock(key, ttl)
-  local now = clock.now()
+  local now = self.now()
   local held = self.locks[key]
   if held and held > now then return false end
-  self.locks[key] = now + (ttl or 30)
+  self.locks[key] = now + ttl
   return true
 end
 
 function _M:unlock(key)
   self.locks[key] = nil
+  return true
 end
 
 return _M
