@@ -154,33 +154,58 @@ local function lwa_exchange(self, scope, deadline)
   return t
 end
 
+-- A store that failed (one that fails rather than falls back): the call fails
+-- before anything is sent.
+local function store_error(message, operation)
+  return errors.new{ kind = "store", code = "StoreUnavailable", operation = operation, retryable = true,
+    message = tostring(message) }
+end
+
+-- The token stored under key while it is fresh → token | nil | nil, err
+local function stored(self, key, operation)
+  local raw, serr = self.store:get(key)
+  if raw == nil and serr then return nil, store_error(serr, operation) end
+  return fresh(raw)
+end
+
+-- seconds a refresh lock lasts unless its holder frees it sooner (a holder that
+-- dies frees it by this expiry); cfg.token_lock_ttl changes it
+local LOCK_TTL = 10
+
 --- An LWA access token (cached). scope: for grantless operations; deadline: the
 --- calling operation's (clock.monotonic() seconds), which a refresh keeps to.
 function _M:access_token(scope, deadline)
   local key = self:lwa_key(scope)
   local tok = memo_get(self, key)
   if tok then return tok end
-  local store = self.store
-  tok = fresh(store:get(key))
+  local store, err = self.store, nil
+  tok, err = stored(self, key, "lwa.token")
   if tok then return memo(self, key, tok, last_ref) end
-  -- single flight: one refresh at a time; others wait for its result (bounded)
-  local locked = store:lock(key .. ":lock", 30)
+  if err then return nil, err end
+  -- single flight: one refresh at a time, under a lock that expires; the others
+  -- wait for its token, or for the lock (its holder done, or dead and expired)
+  local lock, ttl = key .. ":lock", self.cfg.token_lock_ttl or LOCK_TTL
+  local locked, lerr = store:lock(lock, ttl)
+  if locked == nil then return nil, store_error(lerr, "lwa.token") end
   if not locked then
-    for _ = 1, 300 do
+    local give_up = clock.monotonic() + ttl + 1
+    repeat
       if deadline and clock.monotonic() + 0.05 >= deadline then
         return nil, errors.new{ kind = "timeout", code = "DeadlineExceeded", operation = "lwa.token", retryable = true,
           message = "the call's deadline passed while another caller refreshed the access token" }
       end
       clock.sleep(0.05)
-      tok = fresh(store:get(key))
+      tok, err = stored(self, key, "lwa.token")
       if tok then return memo(self, key, tok, last_ref) end
-      locked = store:lock(key .. ":lock", 30)
-      if locked then break end
-    end
+      if err then return nil, err end
+      locked, lerr = store:lock(lock, ttl)
+      if locked == nil then return nil, store_error(lerr, "lwa.token") end
+    until locked or clock.monotonic() >= give_up
   end
-  -- (after 15 s without the lock, its holder is taken to be gone: refresh anyway)
-  local t, err = lwa_exchange(self, scope, deadline)
-  if locked then store:unlock(key .. ":lock") end
+  -- (a lock that outlived its expiry: its holder is taken to be gone; refresh anyway)
+  local t
+  t, err = lwa_exchange(self, scope, deadline)
+  if locked then store:unlock(lock) end
   if not t then return nil, err end
   remember(self, key, t.access_token, t.expires_in)
   return t.access_token
@@ -218,11 +243,14 @@ function _M:restricted_token(method, path, data_elements, call)
   local key = self:rdt_key(method, path, data_elements)
   local tok = memo_get(self, key)
   if tok then return tok end
-  tok = fresh(self.store:get(key))
+  local err
+  tok, err = stored(self, key, "tokens.createRestrictedDataToken")
   if tok then return memo(self, key, tok, last_ref) end
+  if err then return nil, err end
   local resource = { method = method, path = path }
   if data_elements then resource.dataElements = json.array(data_elements) end
-  local body, err = call("tokens.createRestrictedDataToken",
+  local body
+  body, err = call("tokens.createRestrictedDataToken",
     { body = { restrictedResources = { resource } } })
   if not body then return nil, err end
   local token = body.restrictedDataToken

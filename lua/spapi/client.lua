@@ -570,7 +570,13 @@ function outcome(self, job, status, headers, raw)
   return "error", err
 end
 
-local function rate_error(job, needed)
+-- the limiter said no (ok false: the wait would be `needed` seconds) or its store
+-- failed (ok nil: `needed` is the store's message; nothing was sent)
+local function rate_error(job, needed, ok)
+  if ok == nil then
+    return errors.new{ kind = "store", code = "StoreUnavailable", operation = job.plan.name, retryable = true,
+      message = tostring(needed) }
+  end
   return errors.new{ kind = "ratelimit", code = "RateLimitWait", operation = job.plan.name, retryable = true,
     message = fmt("the next request slot is %.2fs away, more than max_wait allows", needed) }
 end
@@ -643,7 +649,7 @@ function run_job(self, job, reuse)
     local budget = opts.max_wait or cfg.max_wait
     if left < budget then budget = left > 0 and left or 0 end
     local ok, waited = self.limiter:reserve(plan.rl_key, plan.rate, plan.burst, budget)
-    if not ok then return nil, rate_error(job, waited) end
+    if not ok then return nil, rate_error(job, waited, ok) end
     if waited > 0 then
       clock.sleep(waited)
       left = deadline - clock.monotonic()
@@ -709,7 +715,7 @@ function Client:batch(list, opts)
           local ok, wait = self.limiter:reserve(plan.rl_key, plan.rate, plan.burst,
             wait_budget(self, job, job.deadline - now))
           if not ok then
-            finish(job, { ok = false, err = rate_error(job, wait) })
+            finish(job, { ok = false, err = rate_error(job, wait, ok) })
             launch = false
           elseif wait > 0 then
             job.reserved, job.ready_at = true, now + wait

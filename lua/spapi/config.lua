@@ -177,7 +177,7 @@ local ENV = {
 
 local NUMERIC = { timeout = true, connect_timeout = true, max_retries = true,
   max_wait = true, rate_margin = true, rate_scale = true, deadline = true, retry_base = true, retry_cap = true,
-  redis_connect_timeout = true, redis_command_timeout = true }
+  redis_connect_timeout = true, redis_command_timeout = true, token_lock_ttl = true }
 local BOOLEAN = { sandbox = true, verify = true, allow_insecure = true }
 local WORDS = { ["true"] = true, yes = true, on = true, ["1"] = true,
   ["false"] = false, no = false, off = false, ["0"] = false }

@@ -1,42 +1,39 @@
 -- Redis store: one rate budget and one set of access tokens for a fleet of
--- processes and machines (the store interface of spapi.store.memory).
+-- processes and machines, behind the store contract of docs/extending.md.
 --
 --   local store = assert(require("spapi.store.redis").new{
 --     url = "redis://[:password@]host:port[/db]", prefix = "spapi:",
 --     connect_timeout = 1, command_timeout = 1, on_error = "local" | "fail" })
 --
--- What it holds: short-lived access tokens and restricted data tokens (under
--- <prefix>lwa:…, <prefix>rdt:…, with their lifetime as the key's expiry), the
--- rate buckets (<prefix>rl:…, hashes), the rates learned from
--- x-amzn-RateLimit-Limit (<prefix>rate:…) and the refresh locks. Client secrets
--- and refresh tokens never reach it.
+-- What it holds (under the prefix): short-lived access tokens and restricted data
+-- tokens with their lifetime as the key's expiry, the rates learned from
+-- x-amzn-RateLimit-Limit, the rate buckets (hashes) and the refresh locks. Client
+-- secrets and refresh tokens never reach it.
 --
 -- take is one server-side script (EVALSHA) on Redis's clock (TIME): machines whose
 -- clocks disagree still share one budget. lock is SET NX PX with a random owner:
 -- a holder that dies releases nothing, the expiry does; unlock deletes the lock
--- only while it is still the holder's.
+-- only while it is still this store's (stricter than the contract's "whoever
+-- holds it": a holder whose lock expired and went to another leaves it be).
 --
--- When Redis does not answer (refused, timed out, closed): with on_error =
--- "local" (the default) the store says so once and serves from this process's
--- memory store, trying Redis again at most once a second; with "fail", the
--- operation raises a store error (an spapi.Error of kind "store"), which the client
--- returns as the call's `nil, err` before anything is sent.
+-- When Redis does not answer (refused, timed out, closed) or answers with an
+-- error: with on_error = "local" (the default) the store says so once and serves
+-- from this process's memory store, trying Redis again at most once a second;
+-- with "fail" every method returns nil, message (the contract's failure), which
+-- the client returns as the call's error before anything is sent.
 local _M = {}
 local mt = { __index = _M }
 
 local conn = require "spapi.redis.conn"
 local scripts = require "spapi.redis.scripts"
 local memory = require "spapi.store.memory"
-local errors = require "spapi.errors"
 local clock = require "spapi.clock"
 local core = require "spapi.core"
 
-local type, tonumber, tostring, setmetatable, error, rawget, ipairs =
-  type, tonumber, tostring, setmetatable, error, rawget, ipairs
-local fmt, floor = string.format, math.floor
+local type, tonumber, tostring, setmetatable, rawget, ipairs = type, tonumber, tostring, setmetatable, rawget, ipairs
+local fmt, floor, huge = string.format, math.floor, math.huge
 
 local RETRY_AFTER = 1 -- seconds between attempts to reach a Redis that failed
-local RATE_TTL = 86400 -- a learned rate is kept a day (each response refreshes it)
 
 -- the connection settings (with the password) live outside the store table, so
 -- that dumping a store or a client shows none
@@ -167,7 +164,7 @@ local function eval(self, name, key, ...)
   end
 end
 
--- Redis failed for operation `op`: the memory store's answer, or a raised store error.
+-- Redis failed for operation `op`: the memory store's answer, or nil, message.
 local function failed(self, op, err, kind, ...)
   if kind ~= "down" then went_down(self, err) end
   if self.on_error == "local" then
@@ -176,8 +173,7 @@ local function failed(self, op, err, kind, ...)
     return fb[op](fb, ...)
   end
   if kind == "down" then err = "it did not answer a moment ago" end
-  error(errors.new{ kind = "store", code = "StoreUnavailable", retryable = kind ~= "reply",
-    message = fmt("the redis store at %s failed (%s): %s", self.where, op, tostring(err)) }, 0)
+  return nil, fmt("the redis store at %s failed (%s): %s", self.where, op, tostring(err))
 end
 
 function _M:get(key)
@@ -205,30 +201,13 @@ function _M:delete(key)
   return true
 end
 
---- take(key, rate, burst, now, max_wait): as the memory store's, on Redis's clock
---- (`now` is used only by the memory store when Redis is not answering).
-function _M:take(key, rate, burst, now, max_wait)
-  local r, err, kind = eval(self, "take", key, rate, burst, max_wait or -1)
-  if r == nil then return failed(self, "take", err, kind, key, rate, burst, now, max_wait) end
-  local wait = tonumber(r[2]) or 0
-  if r[1] == 1 then return wait end
-  return nil, wait
-end
-
-function _M:set_rate(key, rate, burst)
-  local ok, err, kind = exec(self, "SET", self.prefix .. "rate:" .. key, fmt("%.17g %.17g", rate, burst or 0),
-    "EX", RATE_TTL)
-  if ok == nil then return failed(self, "set_rate", err, kind, key, rate, burst) end
-end
-
-function _M:get_rate(key)
-  local v, err, kind = exec(self, "GET", self.prefix .. "rate:" .. key)
-  if v == nil then return failed(self, "get_rate", err, kind, key) end
-  if not v then return nil end
-  local r, b = v:match("^(%S+) (%S+)$")
-  r, b = tonumber(r), tonumber(b)
-  if not r then return nil end
-  return r, (b and b > 0) and b or nil
+--- take(key, rate, burst, max_wait) → true, wait | false, wait | nil, message:
+--- as the contract says, on Redis's clock.
+function _M:take(key, rate, burst, max_wait)
+  local mw = (max_wait == nil or max_wait == huge) and -1 or max_wait
+  local r, err, kind = eval(self, "take", key, rate, burst, mw)
+  if r == nil then return failed(self, "take", err, kind, key, rate, burst, max_wait) end
+  return r[1] == 1, tonumber(r[2]) or 0
 end
 
 function _M:lock(key, ttl)
@@ -242,6 +221,7 @@ end
 function _M:unlock(key)
   local ok, err, kind = eval(self, "unlock", key, self.owner)
   if ok == nil then return failed(self, "unlock", err, kind, key) end
+  return true
 end
 
 return _M
