@@ -273,7 +273,7 @@ function Client:_plan(name, level)
   if idempotent == nil then idempotent = op.method ~= "POST" and op.method ~= "PATCH" end
   plan = {
     name = full, op = op, method = op.method, build = request.compile(api, op_name),
-    rate = op.rate, burst = op.burst, rl_key = self.sp_id .. ":" .. full,
+    rate = op.rate, burst = op.burst, rl_key = self.sp_id .. ":" .. self.cfg.region .. ":" .. full,
     idempotent = idempotent or SAFE_POSTS[full] or false,
     scope = op.grantless and (op.scope or GRANTLESS_SCOPE) or nil,
     rdt = not self.cfg.sandbox and op.restricted == true, -- unless opts.rdt says otherwise
