@@ -169,7 +169,9 @@ function _M.new(t)
   end
   self.signs = s.aws_access_key ~= nil -- SigV4 on every request
   self.limiter = ratelimit.new(self.store, { scale = cfg.rate_scale, margin = cfg.rate_margin })
-  self.sp_id = cfg.selling_partner_id or auth.fingerprint(s.client_id, s.refresh_token or "grantless")
+  -- whose budget a call draws on: Amazon grants rates per selling partner and region
+  self.sp_id = (cfg.selling_partner_id or auth.fingerprint(s.client_id, s.refresh_token or "grantless"))
+    .. "@" .. cfg.region
   self.auth = auth.new(cfg, s, self.store, function(req) return self:_send(req) end)
   -- on Amazon's hosts: the endpoint's region (marketplaces are checked against
   -- it) and whether it is production (sandbox-only operations are refused there)
@@ -273,7 +275,7 @@ function Client:_plan(name, level)
   if idempotent == nil then idempotent = op.method ~= "POST" and op.method ~= "PATCH" end
   plan = {
     name = full, op = op, method = op.method, build = request.compile(api, op_name),
-    rate = op.rate, burst = op.burst, rl_key = self.sp_id .. ":" .. self.cfg.region .. ":" .. full,
+    rate = op.rate, burst = op.burst, rl_key = self.sp_id .. ":" .. full,
     idempotent = idempotent or SAFE_POSTS[full] or false,
     scope = op.grantless and (op.scope or GRANTLESS_SCOPE) or nil,
     rdt = not self.cfg.sandbox and op.restricted == true, -- unless opts.rdt says otherwise
