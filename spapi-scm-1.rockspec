@@ -92,6 +92,7 @@ build = {
     ["spapi.ratelimit"] = "lua/spapi/ratelimit.lua",
     ["spapi.redact"] = "lua/spapi/redact.lua",
     ["spapi.redis.conn"] = "lua/spapi/redis/conn.lua",
+    ["spapi.redis.resp"] = "lua/spapi/redis/resp.lua",
     ["spapi.redis.scripts"] = "lua/spapi/redis/scripts.lua",
     ["spapi.repl"] = "lua/spapi/repl.lua",
     ["spapi.request"] = "lua/spapi/request.lua",
