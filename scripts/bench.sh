@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # make bench: pipeline vs raw libcurl, batch vs curl --parallel, RSS over 10,000 calls,
-# the memory store vs the Redis store, all against one local nginx (and redis-server) started here. Prints ratios; never fails on absolute times.
+# and requests/s through an nginx handler via the ngx and the curl transports next to
+# wrk straight at the server, and the memory store vs the Redis store, all against one
+# local nginx (and a redis-server) started here. Prints ratios; never fails on absolute times.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -44,6 +46,8 @@ echo "== Lua 5.4"
 LUA_CPATH="$ROOT/build/5.4/?.so;$ROOT/build/bench/5.4/?.so;;" lua5.4 bench/pipeline.lua "http://127.0.0.1:$PORT" "$N"
 echo "== LuaJIT"
 LUA_CPATH="$ROOT/build/5.1/?.so;$ROOT/build/bench/5.1/?.so;;" luajit bench/pipeline.lua "http://127.0.0.1:$PORT" "$N"
+echo "== OpenResty: an nginx handler calling the server (LuaJIT inside nginx)"
+lua5.4 bench/ngx.lua "http://127.0.0.1:$PORT" "$ROOT/build/bench/nginx-front" "${BENCH_SECONDS:-3}" 16
 echo "== the Redis store (Lua 5.4)"
 LUA_CPATH="$ROOT/build/5.4/?.so;;" lua5.4 bench/redis_store.lua "http://127.0.0.1:$PORT" "redis://127.0.0.1:$RPORT" "$N"
 echo "== the Redis store (LuaJIT)"

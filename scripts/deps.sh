@@ -10,7 +10,7 @@ PKGS=(
   lua-cjson lua-busted lua-readline tmux
   libcurl4-openssl-dev libssl-dev zlib1g-dev libhiredis-dev
   nginx libnginx-mod-http-lua lua-resty-core redis-server
-  curl valgrind wrk luarocks nodejs npm
+  curl valgrind wrk luarocks nodejs npm openssl
 )
 missing=()
 for p in "${PKGS[@]}"; do

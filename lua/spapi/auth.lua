@@ -6,8 +6,9 @@ local mt = { __index = _M }
 
 local core = require "spapi.core"
 local errors = require "spapi.errors"
-local clock = require "spapi.clock"
+local default_clock = require "spapi.clock"
 local json = require "spapi.json"
+local retry = require "spapi.retry"
 
 local fmt, tonumber, tostring, type = string.format, tonumber, tostring, type
 
@@ -28,22 +29,21 @@ end
 -- holds), so that dumping a client shows none.
 local secrets_of = setmetatable({}, { __mode = "k" })
 local memo_tok_of = setmetatable({}, { __mode = "k" })
--- auth → its memo of tokens, for the client's call loop (a function, not a field:
--- a dump that follows the metatable to this module would show the table)
-function _M.memo_tokens() return memo_tok_of end
 
--- secrets: { client_id, client_secret, refresh_token }; send(req) → resp | nil, message, kind
+-- secrets: { client_id, client_secret, refresh_token }; send(req) → resp | nil,
+-- message, kind; cfg.clock: the client's clock (default spapi.clock)
 function _M.new(cfg, secrets, store, send)
-  local self = setmetatable({ cfg = cfg, store = store, send = send, keys = {}, memo_ref = {} }, mt)
+  local self = setmetatable({ cfg = cfg, store = store, send = send, keys = {}, memo_ref = {},
+    clock = cfg.clock or default_clock }, mt)
   secrets_of[self], memo_tok_of[self] = secrets, {}
   return self
 end
 
 -- Tokens read or fetched are also kept here until their refresh time (memo_tok,
--- memo_ref by store key; the client's call loop reads them too), so the hot
--- path reads no store (a shared one may be across the network). The store stays
--- the truth for everything else: a fleet refreshes a token once, and a token
--- invalidated here (after a 401) is dropped here and from the store.
+-- memo_ref by store key), so a call reads no store (a shared one may be across
+-- the network). The store stays the truth for everything else: a fleet refreshes
+-- a token once, and a token invalidated here (after a 401) is dropped here and
+-- from the store.
 local function memo(self, key, tok, ref)
   memo_tok_of[self][key], self.memo_ref[key] = tok, ref
   return tok
@@ -51,7 +51,7 @@ end
 
 local function memo_get(self, key)
   local ref = self.memo_ref[key]
-  if ref and clock.now() < ref then return memo_tok_of[self][key] end
+  if ref and self.clock.now() < ref then return memo_tok_of[self][key] end
   return nil
 end
 
@@ -65,21 +65,21 @@ end
 -- A cached token is stored as "<refresh_at> <token>" with the token's lifetime as
 -- the store TTL; it is used until refresh_at (a margin before it expires).
 local function remember(self, key, token, expires_in)
-  local refresh_at = clock.now() + expires_in - _M.margin(expires_in)
+  local refresh_at = self.clock.now() + expires_in - _M.margin(expires_in)
   self.store:set(key, fmt("%.3f %s", refresh_at, token), expires_in)
   memo(self, key, token, refresh_at)
 end
 
 -- the last entry read, parsed (the hot path reads the same one again and again)
 local last_raw, last_tok, last_ref
---- the token in a stored entry while it is fresh, else nil
-local function fresh(raw)
+--- the token in a stored entry while it is fresh (by now), else nil
+local function fresh(raw, now)
   if raw == nil then return nil end
   if raw ~= last_raw then
     local ref, tok = raw:match("^(%S+) (.+)$")
     last_raw, last_tok, last_ref = raw, tok, tonumber(ref)
   end
-  if last_tok and clock.now() < last_ref then return last_tok end
+  if last_tok and now < last_ref then return last_tok end
   return nil
 end
 
@@ -114,37 +114,22 @@ local function lwa_exchange(self, scope, deadline)
     refresh_token = not scope and s.refresh_token or nil, scope = scope,
     client_id = s.client_id, client_secret = s.client_secret,
   }
-  local attempts, resp, kind, msg = 0, nil, nil, nil
-  local timeout = self.cfg.timeout
-  repeat
-    attempts = attempts + 1
-    local left = deadline and deadline - clock.monotonic()
-    if left and left < timeout then timeout = left end
-    if timeout <= 0 then
-      resp, msg, kind = nil, "the call's deadline passed", "timeout"
-      break
-    end
-    resp, msg, kind = self.send({
-      method = "POST", url = self.cfg.lwa_endpoint, body = body, timeout = timeout,
-      headers = { ["Content-Type"] = "application/x-www-form-urlencoded;charset=UTF-8",
-                  Accept = "application/json" },
-      phase = "lwa",
-    })
-    local again = (not resp and (kind == "connect" or kind == "resolve" or kind == "timeout"
-      or kind == "closed" or kind == "recv")) or (resp and resp.status >= 500)
-    if again and attempts <= 2 then
-      if deadline and clock.monotonic() + 0.2 * attempts >= deadline then break end
-      clock.sleep(0.2 * attempts)
-    end
-  until not again or attempts > 2
+  -- the token request may be sent twice (it changes nothing): the one retry policy
+  local resp, msg, kind, attempts = retry.exchange(self.cfg, self.clock, self.send, {
+    method = "POST", url = self.cfg.lwa_endpoint, body = body,
+    headers = { ["Content-Type"] = "application/x-www-form-urlencoded;charset=UTF-8",
+                Accept = "application/json" },
+    phase = "lwa",
+  }, deadline, true)
   if not resp then
     return nil, errors.new{ kind = kind, code = "LWAUnreachable", operation = "lwa.token",
-      message = "token request failed: " .. tostring(msg), retryable = true }
+      message = "token request failed: " .. tostring(msg), retryable = true, attempts = attempts }
   end
   local t, e = core.lwa_parse(resp.status, resp.body)
   if not t then
     return nil, errors.new{ kind = "lwa", status = e.status, code = e.code, operation = "lwa.token",
-      message = e.message or "token request refused", retryable = resp.status >= 500 }
+      message = e.message or "token request refused", retryable = resp.status >= 500 or resp.status == 429,
+      attempts = attempts }
   end
   if not lifetime(t.expires_in) then
     return nil, errors.new{ kind = "lwa", status = resp.status, code = "InvalidExpiry", operation = "lwa.token",
@@ -152,20 +137,6 @@ local function lwa_exchange(self, scope, deadline)
         .. tostring(t.expires_in) .. ")" }
   end
   return t
-end
-
--- A store that failed (one that fails rather than falls back): the call fails
--- before anything is sent.
-local function store_error(message, operation)
-  return errors.new{ kind = "store", code = "StoreUnavailable", operation = operation, retryable = true,
-    message = tostring(message) }
-end
-
--- The token stored under key while it is fresh → token | nil | nil, err
-local function stored(self, key, operation)
-  local raw, serr = self.store:get(key)
-  if raw == nil and serr then return nil, store_error(serr, operation) end
-  return fresh(raw)
 end
 
 -- seconds a refresh lock lasts unless its holder frees it sooner (a holder that
@@ -178,16 +149,15 @@ function _M:access_token(scope, deadline)
   local key = self:lwa_key(scope)
   local tok = memo_get(self, key)
   if tok then return tok end
-  local store, err = self.store, nil
-  tok, err = stored(self, key, "lwa.token")
+  local store, clock = self.store, self.clock
+  tok = fresh(store:get(key), clock.now())
   if tok then return memo(self, key, tok, last_ref) end
-  if err then return nil, err end
   -- single flight: one refresh at a time, under a lock that expires; the others
-  -- wait for its token, or for the lock (its holder done, or dead and expired)
+  -- wait for its token, or for the lock (its holder done, or dead and expired).
+  -- A store that fails to answer (nil) lets each caller refresh on its own.
   local lock, ttl = key .. ":lock", self.cfg.token_lock_ttl or LOCK_TTL
-  local locked, lerr = store:lock(lock, ttl)
-  if locked == nil then return nil, store_error(lerr, "lwa.token") end
-  if not locked then
+  local locked = store:lock(lock, ttl)
+  if locked == false then
     local give_up = clock.monotonic() + ttl + 1
     repeat
       if deadline and clock.monotonic() + 0.05 >= deadline then
@@ -195,19 +165,18 @@ function _M:access_token(scope, deadline)
           message = "the call's deadline passed while another caller refreshed the access token" }
       end
       clock.sleep(0.05)
-      tok, err = stored(self, key, "lwa.token")
+      tok = fresh(store:get(key), clock.now())
       if tok then return memo(self, key, tok, last_ref) end
-      if err then return nil, err end
-      locked, lerr = store:lock(lock, ttl)
-      if locked == nil then return nil, store_error(lerr, "lwa.token") end
-    until locked or clock.monotonic() >= give_up
+      locked = store:lock(lock, ttl)
+    until locked ~= false or clock.monotonic() >= give_up
   end
   -- (a lock that outlived its expiry: its holder is taken to be gone; refresh anyway)
-  local t
-  t, err = lwa_exchange(self, scope, deadline)
+  local t, err = lwa_exchange(self, scope, deadline)
+  -- the token is stored before the lock goes: a waiter that finds the lock free
+  -- finds the token too, and does not refresh a second time
+  if t then remember(self, key, t.access_token, t.expires_in) end
   if locked then store:unlock(lock) end
   if not t then return nil, err end
-  remember(self, key, t.access_token, t.expires_in)
   return t.access_token
 end
 
@@ -243,14 +212,11 @@ function _M:restricted_token(method, path, data_elements, call)
   local key = self:rdt_key(method, path, data_elements)
   local tok = memo_get(self, key)
   if tok then return tok end
-  local err
-  tok, err = stored(self, key, "tokens.createRestrictedDataToken")
+  tok = fresh(self.store:get(key), self.clock.now())
   if tok then return memo(self, key, tok, last_ref) end
-  if err then return nil, err end
   local resource = { method = method, path = path }
   if data_elements then resource.dataElements = json.array(data_elements) end
-  local body
-  body, err = call("tokens.createRestrictedDataToken",
+  local body, err = call("tokens.createRestrictedDataToken",
     { body = { restrictedResources = { resource } } })
   if not body then return nil, err end
   local token = body.restrictedDataToken

@@ -1,9 +1,26 @@
--- The call pipeline, top to bottom:
---   validate params → build the request → attach the access token (or an RDT for a
---   restricted operation) → optional SigV4 → wait for the rate limiter → send
---   through the transport → on 429 / 5xx / network fault retry with backoff
---   (honouring Retry-After and x-amzn-RateLimit-Limit) → decode JSON → return.
--- One job type drives both the sequential path (call) and the concurrent one (batch).
+-- The client: operations by name, and the one loop every call runs (call, batch
+-- and the pages/each iterators alike), one function per step, in this order:
+--
+--   validate and build (new_job) → per attempt: token (authorize) → rate limiter
+--   (reserve_slot) → send (the transport) → outcome → retry (spapi.retry's policy)
+--
+-- Words used here, in docs/extending.md and in the specs:
+--   operation  an API's operationId, named "api.operationId"
+--              (fulfillment_outbound.getFeatures); MWS names are aliases.
+--   plan       what every call of one operation through this client shares: the
+--              compiled request builder, the rate-limit key, the model's rate and
+--              burst, whether a re-send is safe. Made on the operation's first call.
+--   job        one call in progress: its HTTP request (method, url, headers, body,
+--              timeout: what the transport reads) and its state across attempts
+--              (attempts, deadline, opts).
+--   attempt    one send of a job through the transport.
+--   slot       a token reserved from the operation's rate-limit bucket: the time
+--              at which the job may send without a 429.
+--   outcome    what an attempt's answer means: done (body, response), error
+--              (err), or retry after a delay.
+--   deadline   the monotonic time by which a call ends, whatever it is doing
+--              (token fetch, waiting for a slot, sending, backing off).
+--   idempotent a job that may be sent twice (GET, PUT, DELETE, the SAFE_POSTS).
 local _M = {}
 local Client = {}
 
@@ -13,30 +30,20 @@ local request = require "spapi.request"
 local json = require "spapi.json"
 local auth = require "spapi.auth"
 local ratelimit = require "spapi.ratelimit"
+local retry = require "spapi.retry"
 local redact = require "spapi.redact"
-local clock = require "spapi.clock"
+local default_clock = require "spapi.clock"
 local operations = require "spapi.operations"
 local memory = require "spapi.store.memory"
 local hdr = require "spapi.headers"
 
 local type, pairs, ipairs, tostring, tonumber, setmetatable, rawget, rawset, pcall, error =
   type, pairs, ipairs, tostring, tonumber, setmetatable, rawget, rawset, pcall, error
-local fmt, min, max = string.format, math.min, math.max
-local random_bytes = require("spapi.core").random_bytes
-
--- a uniform number in [0, 1) from the system's randomness: the backoff's jitter
--- differs between processes (LuaJIT's math.random starts from the same seed in
--- every one: a fleet would retry in step) and leaves math.random's state alone
-local function random()
-  local a, b, c, d = random_bytes(4):byte(1, 4)
-  return ((a * 256 + b) * 256 + c) * 256 / 2 ^ 32 + d / 2 ^ 32
-end
+local fmt, max = string.format, math.max
 local hget = hdr.get
-local clocks = clock.clocks
-local memo_tok_of = auth.memo_tokens()
 -- the call path's functions, defined below (locals: the sugar's calls do no
 -- method look-ups)
-local new_job, run_job, outcome
+local new_job, run_job
 
 _M.VERSION = "0.1.0"
 
@@ -123,11 +130,11 @@ end
 -- Where tokens and rate buckets live: cfg.store, else the Redis server named by
 -- cfg.redis (a fleet shares one budget and one token), else this process's memory.
 -- (The Redis URL, which may hold a password, leaves the client's config.)
-local function store_for(cfg)
+local function store_for(cfg, clock)
   local url = cfg.redis
   cfg.redis = nil
   if cfg.store then return cfg.store end
-  if url == nil or url == "" then return memory.new() end
+  if url == nil or url == "" then return memory.new{ clock = clock } end
   return require("spapi.store.redis").new{ url = url, prefix = cfg.redis_prefix,
     connect_timeout = cfg.redis_connect_timeout, command_timeout = cfg.redis_command_timeout,
     on_error = cfg.on_store_error }
@@ -158,17 +165,21 @@ function _M.new(t)
   cfg.user_agent = user_agent(cfg.user_agent)
   local self = setmetatable({ cfg = cfg, plans = {} }, Client)
   secrets_of[self] = s
-  local store, serr = store_for(cfg)
+  -- cfg.clock ({ now, monotonic, sleep }): the time of this client, its default
+  -- store, limiter and token cache (tests pass one that does not sleep)
+  self.clock = cfg.clock or default_clock
+  local store, serr = store_for(cfg, self.clock)
   if not store then return nil, serr end
   self.store = store
   if cfg.transport and type(cfg.transport) == "table" then
     self.transport = cfg.transport
   else
-    local tname = cfg.transport or "curl"
+    -- inside nginx: cosockets (the worker goes on while a call waits); elsewhere libcurl
+    local tname = cfg.transport or (require("spapi.transport.ngx").available() and "ngx" or "curl")
     self.transport = require("spapi.transport." .. tname).new(cfg)
   end
   self.signs = s.aws_access_key ~= nil -- SigV4 on every request
-  self.limiter = ratelimit.new(self.store, { scale = cfg.rate_scale, margin = cfg.rate_margin })
+  self.limiter = ratelimit.new(self.store, { scale = cfg.rate_scale, margin = cfg.rate_margin, clock = self.clock })
   -- whose budget a call draws on: Amazon grants rates per selling partner and region
   self.sp_id = (cfg.selling_partner_id or auth.fingerprint(s.client_id, s.refresh_token or "grantless"))
     .. "@" .. cfg.region
@@ -221,13 +232,13 @@ end
 function Client:_debug_request(req)
   pcall(self.debug, { phase = "request", operation = operation_of(req), method = req.method,
     url = redact.url(req.url), headers = redact.headers(req.headers), body = redact.body(req.body) })
-  return clock.monotonic()
+  return self.clock.monotonic()
 end
 
 -- status, headers, body | nil, message, kind: what the transport returned
 function Client:_debug_result(req, t0, status, headers, body)
   local ev = { operation = operation_of(req), method = req.method, url = redact.url(req.url),
-    elapsed = clock.monotonic() - t0 }
+    elapsed = self.clock.monotonic() - t0 }
   if status then
     ev.phase, ev.status = "response", status
     ev.headers, ev.body = redact.headers(hdr.table(headers)), redact.body(body)
@@ -281,8 +292,7 @@ function Client:_plan(name, level)
     rdt = not self.cfg.sandbox and op.restricted == true, -- unless opts.rdt says otherwise
     binary = op.response_type == "binary",
     -- the x-amzn-RateLimit-Limit value of the latest answer that had one (false:
-    -- none yet) and its number; an answer with the same (or, before any, none)
-    -- takes run_job's short way
+    -- none yet) and its number: the limiter hears of a rate only when it changes
     limit_seen = false, limit_num = nil,
   }
   plans[name] = plan
@@ -325,12 +335,11 @@ function new_job(self, plan, params, opts, level)
   if not url then error(headers, level + 1) end
   if params and self.endpoint_region then check_marketplaces(self, plan, params, level + 1) end
   if opts == nil then opts = NO_OPTS else check_opts(plan, opts, level + 1) end
-  -- the deadline (job.deadline, monotonic) is set when the call starts: by
-  -- run_job's first attempt, or by batch for all its jobs at once
+  -- the deadline (job.deadline, monotonic) is set when the call starts (start)
   if job and job.headers == headers then -- the finished job of an earlier call, made new
     plan.spare = nil
     job.url, job.body, job.opts, job.attempts, job.deadline, job.reauthed = url, body, opts, 0, false, nil
-    job.resent = nil
+    job.resent, job.slot_at = nil, nil
     return job
   end
   return {
@@ -351,82 +360,11 @@ local function idempotent(job)
   return job.plan.idempotent or job.opts.idempotent == true
 end
 
--- (a function of its own: a closure made in _prepare would keep LuaJIT from
--- compiling the common path)
+-- An RDT for op, fetched (tokens.createRestrictedDataToken) by a call through
+-- this same loop, within the calling job's deadline.
 function Client:_rdt(op, deadline)
   return self.auth:restricted_token(op.method, op.path, op.data_elements,
-    function(n, p) return self:call(n, p, { deadline = max(0, deadline - clock.monotonic()) }) end)
-end
-
-local SIGNATURE_HEADERS = { "Authorization", "x-amz-date", "x-amz-security-token", "x-amz-content-sha256" }
-
--- drops a request's SigV4 headers (before signing it again, and when it is kept)
-local function unsign(headers)
-  for _, k in ipairs(SIGNATURE_HEADERS) do headers[k] = nil end
-end
-
--- Credentials for the next attempt: the access token (or RDT) and, with AWS keys,
--- a fresh signature. A token fetch counts against the call's deadline (job.deadline,
--- set before): past it, the request is not sent. → true | nil, err
-function Client:_prepare(job)
-  local plan = job.plan
-  local token, err
-  if uses_rdt(self, job) then
-    token, err = self:_rdt(plan.op, job.deadline)
-  else
-    token, err = self.auth:access_token(plan.scope, job.deadline)
-  end
-  if not token then
-    if errors.is(err) then err.operation = err.operation or plan.name end
-    return nil, err
-  end
-  if clock.monotonic() >= job.deadline then
-    return nil, errors.new{ kind = "timeout", code = "DeadlineExceeded", operation = plan.name, retryable = true,
-      attempts = job.attempts, message = "the call's deadline passed while its access token was fetched" }
-  end
-  local headers = job.headers
-  headers["x-amz-access-token"] = token -- (the transport adds the User-Agent)
-  if self.signs then
-    self:_sign(job)
-  end
-  return true
-end
-
--- SigV4 for the next attempt (a new date, so a new signature)
-function Client:_sign(job)
-  local headers, s = job.headers, secrets_of[self]
-  unsign(headers)
-  local signed = require("spapi.sigv4").sign{
-    method = job.method, url = job.url, headers = headers, body = job.body or "",
-    region = self.cfg.aws_region, service = "execute-api",
-    access_key = s.aws_access_key, secret_key = s.aws_secret_key, session_token = s.aws_session_token,
-  }
-  for k, v in pairs(signed) do headers[k] = v end
-end
-
-local function retry_after(headers)
-  local v = headers["retry-after"]
-  if not v then return nil end
-  local n = tonumber(v)
-  if n then return max(0, n) end
-  return nil -- HTTP-date form: fall back to backoff
-end
-
-function Client:_backoff(attempt)
-  local d = min(self.cfg.retry_cap, self.cfg.retry_base * 2 ^ (attempt - 1))
-  return d / 2 + random() * d / 2
-end
-
--- decide after a failed attempt: "retry", delay  |  "error", err
-function Client:_maybe_retry(job, err, delay)
-  err.attempts = job.attempts
-  if job.attempts > (job.opts.max_retries or self.cfg.max_retries) then return "error", err end
-  delay = delay or self:_backoff(job.attempts)
-  if clock.monotonic() + delay > job.deadline then
-    err.message = (err.message or "") .. " (retry deadline reached)"
-    return "error", err
-  end
-  return "retry", delay
+    function(n, p) return self:call(n, p, { deadline = max(0, deadline - self.clock.monotonic()) }) end)
 end
 
 -- Creates keyed by an id the caller chooses (and re-sent after a lost answer,
@@ -460,29 +398,103 @@ function Client:_resent_create(job, meta)
   local id = type(sent) == "table" and sent[keyed.key]
   if type(id) ~= "string" then return nil end
   local body, resp = self:call(keyed.get, { [keyed.key] = id },
-    { deadline = max(0, job.deadline - clock.monotonic()) })
+    { deadline = max(0, job.deadline - self.clock.monotonic()) })
   if not body or not keyed.same(sent, body) then return nil end
   resp.operation, resp.attempts, resp.recovered = job.plan.name, job.attempts, "duplicate"
   resp.create_response = meta
   return resp, body
 end
 
--- A failed exchange (no response). → "error", err | "retry", delay
-function Client:_lost(job, msg, kind)
-  local before_send = kind == "connect" or kind == "resolve"
-  local again = before_send or idempotent(job)
-  if again and not before_send then job.resent = true end -- the lost attempt may have been applied
-  local err = errors.new{ kind = kind, code = NET_CODES[kind] or "NetworkError", message = msg,
-    operation = job.plan.name, retryable = true, maybe_applied = not again }
-  if again then return self:_maybe_retry(job, err) end
+---------------------------------------------------------------------------
+-- the steps of an attempt, in the loop's order
+---------------------------------------------------------------------------
+local SIGNATURE_HEADERS = { "Authorization", "x-amz-date", "x-amz-security-token", "x-amz-content-sha256" }
+
+-- drops a request's SigV4 headers (before signing it again, and when it is kept)
+local function unsign(headers)
+  for _, k in ipairs(SIGNATURE_HEADERS) do headers[k] = nil end
+end
+
+-- SigV4 for the next attempt (a new date, so a new signature)
+function Client:_sign(job)
+  local headers, s = job.headers, secrets_of[self]
+  unsign(headers)
+  local signed = require("spapi.sigv4").sign{
+    method = job.method, url = job.url, headers = headers, body = job.body or "",
+    region = self.cfg.aws_region, service = "execute-api",
+    access_key = s.aws_access_key, secret_key = s.aws_secret_key, session_token = s.aws_session_token,
+  }
+  for k, v in pairs(signed) do headers[k] = v end
+end
+
+-- 0. The call starts: its deadline counts from its first attempt.
+local function start(self, job, now)
+  if not job.deadline then job.deadline = now + (job.opts.deadline or self.cfg.deadline) end
+end
+
+-- 1. Token: the access token (or RDT) for the next attempt and, with AWS keys, a
+-- fresh signature. A token fetch counts against the call's deadline: past it,
+-- the request is not sent. → true | nil, err
+local function authorize(self, job)
+  local plan = job.plan
+  local token, err
+  if uses_rdt(self, job) then
+    token, err = self:_rdt(plan.op, job.deadline)
+  else
+    token, err = self.auth:access_token(plan.scope, job.deadline)
+  end
+  if not token then
+    if errors.is(err) then err.operation = err.operation or plan.name end
+    return nil, err
+  end
+  if self.clock.monotonic() >= job.deadline then
+    return nil, errors.new{ kind = "timeout", code = "DeadlineExceeded", operation = plan.name, retryable = true,
+      attempts = job.attempts, message = "the call's deadline passed while its access token was fetched" }
+  end
+  job.headers["x-amz-access-token"] = token -- (the transport adds the User-Agent)
+  if self.signs then self:_sign(job) end
+  return true
+end
+
+-- 2. Rate limiter: a slot for the next attempt, at most max_wait away and never
+-- past the deadline. → the seconds until the slot (0: now) | nil, err
+local function reserve_slot(self, job, now)
+  local plan, opts = job.plan, job.opts
+  local budget, left = opts.max_wait or self.cfg.max_wait, job.deadline - now
+  if left < budget then budget = left > 0 and left or 0 end
+  local ok, wait = self.limiter:reserve(plan.rl_key, plan.rate, plan.burst, budget)
+  if ok then return wait end
+  if ok == false then
+    return nil, errors.new{ kind = "ratelimit", code = "RateLimitWait", operation = plan.name, retryable = true,
+      attempts = job.attempts,
+      message = fmt("the next request slot is %.2fs away, more than max_wait (or the deadline) allows", wait) }
+  end
+  return nil, errors.new{ kind = "store", code = "StoreFailed", operation = plan.name, retryable = true,
+    attempts = job.attempts, message = "the rate limiter's store failed: " .. tostring(wait) }
+end
+
+-- 3. Send: the attempt's timeout (the call's, never past its deadline), then one
+-- exchange through the transport. → what the transport returns
+local function send(self, job)
+  local timeout, left = job.opts.timeout or self.cfg.timeout, job.deadline - self.clock.monotonic()
+  if left < timeout then timeout = left > 0.001 and left or 0.001 end
+  job.timeout = timeout
+  return self:_exchange(job)
+end
+
+-- 5. Retry: after a failed attempt, the policy of every request (spapi.retry)
+-- says whether and when. → "retry", delay | "error", err
+local function retry_or_fail(self, job, err, delay)
   err.attempts = job.attempts
+  local d, why = retry.next(self.cfg, job.attempts, job.opts.max_retries, job.deadline, self.clock.monotonic(), delay)
+  if d then return "retry", d end
+  if why == "retry deadline reached" then err.message = (err.message or "") .. " (retry deadline reached)" end
   return "error", err
 end
 
--- The response table a call returns: status, headers, request_id, rate_limit,
--- attempts, operation, and raw_headers when the transport gave the header
--- block (the lines as received). `headers` is made from raw_headers when
--- first read.
+-- The response table a call returns: status, request_id, rate_limit, attempts,
+-- operation, raw_headers (the header block as the transport gave it) and
+-- headers, a table made from raw_headers when first read.
 local RESPONSE = { __index = function(t, k)
   if k ~= "headers" then return nil end
   local h = hdr.table(rawget(t, "raw_headers"))
@@ -490,40 +502,36 @@ local RESPONSE = { __index = function(t, k)
   return h
 end }
 
-local function response(status, headers, request_id, rate_limit, attempts, operation)
-  if type(headers) == "string" then
-    return setmetatable({ status = status, request_id = request_id, rate_limit = rate_limit, attempts = attempts,
-      operation = operation, raw_headers = headers }, RESPONSE)
-  end
-  return { status = status, request_id = request_id, rate_limit = rate_limit, attempts = attempts,
-    operation = operation, headers = hdr.table(headers) }
-end
-
--- One attempt's outcome, from what the transport returned (status, headers, body
--- [, request_id, limit] | nil, message, kind).
+-- 4. Outcome: what one attempt's answer (status, headers, body | nil, message,
+-- kind: the transport's) means for the call.
 -- → "done", body, response | "error", err | "retry", delay
-function outcome(self, job, status, headers, raw)
+local function outcome(self, job, status, headers, raw)
   job.attempts = job.attempts + 1
-  if not status then return self:_lost(job, headers, raw) end
   local plan = job.plan
-  local request_id = hget(headers, "x-amzn-requestid")
-  local limit = hget(headers, "x-amzn-ratelimit-limit")
-  local rate_limit
+  if not status then -- no answer: headers, raw are the message and kind
+    local msg, kind = headers, raw
+    local again = retry.lost_again(kind, idempotent(job))
+    local before_send = kind == "connect" or kind == "resolve" or kind == "tls"
+    if again and not before_send then job.resent = true end -- the lost attempt may have been applied
+    local err = errors.new{ kind = kind, code = NET_CODES[kind] or "NetworkError", message = msg,
+      operation = plan.name, retryable = true, maybe_applied = not before_send and not again }
+    if again then return retry_or_fail(self, job, err) end
+    err.attempts = job.attempts
+    return "error", err
+  end
+  local limit, rate_limit = hget(headers, "x-amzn-ratelimit-limit"), nil
   if limit then
-    -- the store hears of a rate only when it changes
-    if limit ~= plan.limit_seen then
+    if limit ~= plan.limit_seen then -- the store hears of a rate only when it changes
       plan.limit_seen, plan.limit_num = limit, tonumber(limit)
       self.limiter:observe(plan.rl_key, limit, plan.rate, plan.burst)
     end
     rate_limit = plan.limit_num
   end
-  local meta = response(status, headers, request_id or nil, rate_limit, job.attempts, plan.name)
+  local meta = setmetatable({ status = status, request_id = hget(headers, "x-amzn-requestid"),
+    rate_limit = rate_limit, attempts = job.attempts, operation = plan.name, raw_headers = headers }, RESPONSE)
   if status >= 200 and status < 300 then
-    if type(raw) == "table" then return "done", raw, meta end -- decoded by the transport
-    local binary = plan.binary
-    if raw == nil or raw == "" or binary then
-      return "done", (raw ~= "" and binary) and raw or {}, meta
-    end
+    if raw == nil or raw == "" then return "done", {}, meta end
+    if plan.binary then return "done", raw, meta end
     local body, derr = json.decode(raw)
     if body ~= nil then return "done", body, meta end
     local err = errors.new{ kind = "decode", code = "InvalidJSON", status = status, operation = plan.name,
@@ -531,15 +539,14 @@ function outcome(self, job, status, headers, raw)
       retryable = true }
     if idempotent(job) then
       job.resent = true
-      return self:_maybe_retry(job, err)
+      return retry_or_fail(self, job, err)
     end
     -- the server took it (2xx): sending it again could do it twice
     err.retryable, err.maybe_applied, err.attempts = false, true, job.attempts
     return "error", err
   end
-  headers = meta.headers
   local decoded = (raw and raw ~= "") and json.decode(raw) or nil
-  local err = errors.from_response(plan.name, status, headers, decoded, raw)
+  local err = errors.from_response(plan.name, status, meta.headers, decoded, raw)
   err.response = meta
   if status == 400 and job.resent and KEYED_CREATES[plan.name] and errors.duplicate(err) then
     local found, order = self:_resent_create(job, meta)
@@ -556,46 +563,54 @@ function outcome(self, job, status, headers, raw)
     end
     return "retry", 0
   end
-  if status == 429 then
-    local rate = self.limiter:limits(plan.rl_key, plan.rate, plan.burst)
-    local d = retry_after(headers) or max(self:_backoff(job.attempts), rate and 1 / rate or 0)
-    return self:_maybe_retry(job, err, d)
-  end
-  if status >= 500 then
-    if idempotent(job) then
-      job.resent = true
-      return self:_maybe_retry(job, err, retry_after(headers))
+  if retry.status_again(status, idempotent(job)) then
+    local delay = retry.retry_after(headers)
+    if status == 429 and not delay then -- at least one slot at the rate in force
+      local rate = self.limiter:limits(plan.rl_key, plan.rate, plan.burst)
+      delay = max(retry.backoff(self.cfg, job.attempts), rate and 1 / rate or 0)
     end
-    err.maybe_applied = true
+    if status >= 500 then job.resent = true end
+    return retry_or_fail(self, job, err, delay)
   end
+  if status >= 500 then err.maybe_applied = true end
   err.attempts = job.attempts
   return "error", err
 end
 
--- the limiter said no (ok false: the wait would be `needed` seconds) or its store
--- failed (ok nil: `needed` is the store's message; nothing was sent)
-local function rate_error(job, needed, ok)
-  if ok == nil then
-    return errors.new{ kind = "store", code = "StoreUnavailable", operation = job.plan.name, retryable = true,
-      message = tostring(needed) }
+---------------------------------------------------------------------------
+-- the loop: one job to its end (call, the iterators, a batch without multi)
+---------------------------------------------------------------------------
+-- Keeps a finished job for the operation's next call, without its token and
+-- signature headers (a dumped client shows none; every attempt sets them anew).
+local function park(self, job)
+  job.headers["x-amz-access-token"] = nil
+  if self.signs then unsign(job.headers) end
+  job.plan.spare = job
+end
+
+-- one job, sequentially, to its end → body, response | nil, err. With `reuse`,
+-- the job (which nothing else holds) is left to the operation's next call.
+function run_job(self, job, reuse)
+  local clock = self.clock
+  start(self, job, clock.monotonic())
+  while true do
+    local ok, err = authorize(self, job)
+    local wait
+    if ok then wait, err = reserve_slot(self, job, clock.monotonic()) end
+    local action, a, b
+    if not wait then
+      action, a = "error", err
+    else
+      if wait > 0 then clock.sleep(wait) end
+      action, a, b = outcome(self, job, send(self, job))
+    end
+    if action ~= "retry" then
+      if reuse then park(self, job) end
+      if action == "done" then return a, b end
+      return nil, a
+    end
+    if a > 0 then clock.sleep(a) end
   end
-  return errors.new{ kind = "ratelimit", code = "RateLimitWait", operation = job.plan.name, retryable = true,
-    message = fmt("the next request slot is %.2fs away, more than max_wait allows", needed) }
-end
-
--- With `left` seconds to the call's deadline: how long the rate limiter may wait
--- (max_wait, never past the deadline), and how long an attempt may take (never
--- past it either).
-local function wait_budget(self, job, left)
-  local budget = job.opts.max_wait or self.cfg.max_wait
-  if left < budget then budget = left > 0 and left or 0 end
-  return budget
-end
-
-local function attempt_timeout(self, job, left)
-  local timeout = job.opts.timeout or self.cfg.timeout
-  if left < timeout then timeout = left > 0.001 and left or 0.001 end
-  return timeout
 end
 
 ---------------------------------------------------------------------------
@@ -607,72 +622,41 @@ function Client:call(name, params, opts)
   return run_job(self, self:_job(name, params, opts, 2), true)
 end
 
--- Keeps a finished job for the operation's next call, without its token and
--- signature headers (a dumped client shows none; every attempt sets them anew).
--- (run_job's short way does the same inline.)
-local function park(self, plan, job)
-  job.headers["x-amz-access-token"] = nil
-  if self.signs then unsign(job.headers) end
-  plan.spare = job
-end
-
--- one job, sequentially, to its end → body, response | nil, err. With `reuse`,
--- the job (which nothing else holds) is left to the operation's next call.
--- (The hot path of every call: the budget and timeout of wait_budget and
--- attempt_timeout are worked out inline, and the common answer — 2xx, body
--- decoded and headers picked by the transport, rate limit as before — is
--- finished here; outcome handles every other.)
-function run_job(self, job, reuse)
-  local plan, opts, cfg, auth = job.plan, job.opts, self.cfg, self.auth
-  -- a plain call's token comes from the auth memo here; a missing or due one, an
-  -- RDT or a signature go through _prepare
-  local key = plan.token_key
-  if key == nil or opts.rdt ~= nil then
-    key = not self.signs and not uses_rdt(self, job) and auth:lwa_key(plan.scope)
-    if opts.rdt == nil then plan.token_key = key end
-  end
-  while true do
-    local now, t = clocks()
-    -- the call's deadline starts with its first attempt (a token fetch counts against it)
-    local deadline = job.deadline
-    if not deadline then
-      deadline = t + (opts.deadline or cfg.deadline)
-      job.deadline = deadline
-    end
-    local ref = key and auth.memo_ref[key]
-    if ref and now < ref then
-      job.headers["x-amz-access-token"] = memo_tok_of[auth][key]
+-- In a batch, whether a job may be sent now: the same token and rate-limiter
+-- steps as run_job, but a job whose slot is ahead holds it (job.slot_at) instead
+-- of sleeping, and at most one job per operation holds a slot (held[rl_key]):
+-- the others reserve theirs when it is their turn, so every reservation is made
+-- at the rate in force then. A slot reserved before the server stated another
+-- rate (x-amzn-RateLimit-Limit) is dropped and reserved again at the new one.
+-- → "go" | "wait", at | "error", err
+local function launchable(self, job, held, now)
+  local plan = job.plan
+  local key = plan.rl_key
+  if job.slot_at then
+    if job.slot_limit ~= plan.limit_seen then -- re-plan at the new rate
+      job.slot_at, held[key] = nil, nil
+    elseif job.slot_at <= now then
+      job.slot_at, held[key] = nil, nil
+      return "go"
     else
-      local ok, err = self:_prepare(job)
-      if not ok then return nil, err end
-      now, t = clocks()
+      return "wait", job.slot_at
     end
-    local left = deadline - t
-    local budget = opts.max_wait or cfg.max_wait
-    if left < budget then budget = left > 0 and left or 0 end
-    local ok, waited = self.limiter:reserve(plan.rl_key, plan.rate, plan.burst, budget)
-    if not ok then return nil, rate_error(job, waited, ok) end
-    if waited > 0 then
-      clock.sleep(waited)
-      left = deadline - clock.monotonic()
-    end
-    local timeout = opts.timeout or cfg.timeout
-    if left < timeout then timeout = left > 0.001 and left or 0.001 end
-    job.timeout = timeout
-    local status, headers, raw = self:_exchange(job)
-    local action, a, b = outcome(self, job, status, headers, raw)
-    if action ~= "retry" then
-      if reuse then park(self, plan, job) end
-      if action == "done" then return a, b end
-      return nil, a
-    end
-    if a > 0 then clock.sleep(a) end
+  elseif held[key] then
+    return "wait", held[key].slot_at
   end
+  local ok, err = authorize(self, job)
+  if not ok then return "error", err end
+  local wait
+  wait, err = reserve_slot(self, job, now)
+  if not wait then return "error", err end
+  if wait == 0 then return "go" end
+  job.slot_at, job.slot_limit, held[key] = now + wait, plan.limit_seen, job
+  return "wait", job.slot_at
 end
 
 --- client:batch{ {"api.op", params [, opts]}, ... } [, { concurrency = 16 }]
--- Runs the calls concurrently (curl multi, shared connections) under the same
--- rate limiter and retry policy; returns results in input order, each
+-- Runs the calls concurrently (the transport's multi, shared connections) under
+-- the same rate limiter and retry policy; returns results in input order, each
 -- { ok = true, body =, response = } or { ok = false, err = }.
 function Client:batch(list, opts)
   if type(list) ~= "table" then error("spapi: batch expects a list of {operation, params}", 2) end
@@ -683,9 +667,13 @@ function Client:batch(list, opts)
     jobs[i] = self:_job(item[1] or item.operation, item[2] or item.params, item[3] or item.opts, 2)
     jobs[i].index = i
   end
+  local concurrency = opts.concurrency or 16
+  if type(concurrency) ~= "number" or not (concurrency >= 1) then -- (NaN too)
+    error("spapi: batch: concurrency must be a number >= 1 (got " .. tostring(concurrency) .. ")", 2)
+  end
+  local clock, results, n = self.clock, {}, #jobs
   local t0 = clock.monotonic() -- every call's deadline counts from here
-  for _, job in ipairs(jobs) do job.deadline = t0 + (job.opts.deadline or self.cfg.deadline) end
-  local results, n = {}, #jobs
+  for _, job in ipairs(jobs) do start(self, job, t0) end
   if n == 0 then return results end
   if not self.transport.multi then
     for i, job in ipairs(jobs) do
@@ -694,61 +682,38 @@ function Client:batch(list, opts)
     end
     return results
   end
-  local concurrency = opts.concurrency or 16
-  if type(concurrency) ~= "number" or not (concurrency >= 1) then -- (NaN too)
-    error("spapi: batch: concurrency must be a number >= 1 (got " .. tostring(concurrency) .. ")", 2)
-  end
   local m = self.transport:multi()
-  local pending, inflight, running, done = {}, {}, 0, 0
-  for i = 1, n do pending[i] = jobs[i]; jobs[i].ready_at = 0 end
+  -- queue: jobs not in flight, in input order (a retried job goes to the end);
+  -- job.ready_at: when a retried job may go again
+  local queue, inflight, held, running, done = {}, {}, {}, 0, 0
+  for i = 1, n do queue[i] = jobs[i]; jobs[i].ready_at = 0 end
   local function finish(job, r)
     results[job.index] = r
     done = done + 1
   end
   while done < n do
     local now = clock.monotonic()
-    local next_ready = nil
-    local keep = {}
-    for _, job in ipairs(pending) do
-      if running < concurrency and job.ready_at <= now then
-        local launch = true
-        if not job.reserved then
-          local plan = job.plan
-          local ok, wait = self.limiter:reserve(plan.rl_key, plan.rate, plan.burst,
-            wait_budget(self, job, job.deadline - now))
-          if not ok then
-            finish(job, { ok = false, err = rate_error(job, wait, ok) })
-            launch = false
-          elseif wait > 0 then
-            job.reserved, job.ready_at = true, now + wait
-            launch = false
-            keep[#keep + 1] = job
-            next_ready = next_ready and min(next_ready, job.ready_at) or job.ready_at
-          end
-        end
-        if launch then
-          job.reserved = false
-          local ok, err = self:_prepare(job)
-          if not ok then
-            finish(job, { ok = false, err = err })
-          else
-            job.debug_t0 = self.debug and self:_debug_request(job)
-            job.timeout = attempt_timeout(self, job, job.deadline - clock.monotonic())
-            inflight[m:add(job)] = job
-            running = running + 1
-          end
-        end
+    local wake, keep = nil, {} -- wake: the earliest time a waiting job may go
+    for _, job in ipairs(queue) do
+      local state, at = "wait", job.ready_at
+      if running < concurrency and job.ready_at <= now then state, at = launchable(self, job, held, now) end
+      if state == "go" then
+        job.debug_t0 = self.debug and self:_debug_request(job)
+        local timeout, left = job.opts.timeout or self.cfg.timeout, job.deadline - clock.monotonic()
+        job.timeout = left < timeout and max(left, 0.001) or timeout
+        inflight[m:add(job)] = job
+        running = running + 1
+      elseif state == "error" then
+        finish(job, { ok = false, err = at })
       else
         keep[#keep + 1] = job
-        if job.ready_at > now then
-          next_ready = next_ready and min(next_ready, job.ready_at) or job.ready_at
-        end
+        if at > now and (not wake or at < wake) then wake = at end
       end
     end
-    pending = keep
+    queue = keep
     if running > 0 then
-      local timeout = next_ready and max(0.001, next_ready - clock.monotonic()) or 1
-      for _, r in ipairs(m:wait(min(timeout, 1))) do
+      local timeout = wake and max(0.001, wake - clock.monotonic()) or 1
+      for _, r in ipairs(m:wait(timeout < 1 and timeout or 1)) do
         local job = inflight[r.id]
         inflight[r.id] = nil
         running = running - 1
@@ -763,11 +728,11 @@ function Client:batch(list, opts)
           finish(job, { ok = false, err = a })
         else
           job.ready_at = clock.monotonic() + a
-          pending[#pending + 1] = job
+          queue[#queue + 1] = job
         end
       end
-    elseif #pending > 0 and next_ready then
-      local d = next_ready - clock.monotonic()
+    elseif wake then
+      local d = wake - clock.monotonic()
       if d > 0 then clock.sleep(d) end
     end
   end
@@ -794,8 +759,6 @@ end
 function Client:download_document(doc)
   return require("spapi.documents").download(self, doc)
 end
-
-function Client:_sleep(seconds) return clock.sleep(seconds) end
 
 --- Operation metadata (method, path, params, rate, burst, restricted, paging).
 function Client:operation(name)

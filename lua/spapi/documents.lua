@@ -13,6 +13,7 @@ local _M = {}
 local core = require "spapi.core"
 local errors = require "spapi.errors"
 local config = require "spapi.config"
+local retry = require "spapi.retry"
 
 local type, tostring = type, tostring
 
@@ -22,8 +23,8 @@ local function fail(op, code, message, extra)
   return nil, errors.new(e)
 end
 
--- One request to a storage URL, retried (bounded, with backoff) on network
--- failures, 429 and 5xx. → resp | nil, err
+-- One request to a storage URL, retried on network failures, 429 and 5xx by the
+-- policy of every request (spapi.retry). → resp | nil, err
 local function exchange(client, op, what, req)
   req.operation = op
   if not config.http_url(req.url) then
@@ -33,14 +34,11 @@ local function exchange(client, op, what, req)
   -- a pre-signed URL is a credential: not in clear to another machine unless allowed
   local secure, why = config.secure_enough(client.cfg, req.url, "the document's " .. what .. " URL")
   if not secure then return fail(op, "InsecureURL", why:gsub("^spapi: ", ""), { kind = "config" }) end
-  local max_retries = client.cfg.max_retries
-  local attempts, resp, msg, kind = 0, nil, nil, nil
-  repeat
-    attempts = attempts + 1
-    resp, msg, kind = client:_send(req)
-    local again = (not resp and kind ~= "tls") or (resp and (resp.status >= 500 or resp.status == 429))
-    if again and attempts <= max_retries then client:_sleep(client:_backoff(attempts)) end
-  until not again or attempts > max_retries
+  -- a GET, or a PUT of the same bytes to the same URL, may be sent twice: the
+  -- one retry policy, within the client's deadline for a call
+  local clock = client.clock
+  local resp, msg, kind, attempts = retry.exchange(client.cfg, clock, function(r) return client:_send(r) end, req,
+    clock.monotonic() + client.cfg.deadline, true)
   if not resp then
     return fail(op, "NetworkError", tostring(msg), { kind = kind, retryable = true, attempts = attempts })
   end

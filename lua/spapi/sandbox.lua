@@ -18,6 +18,10 @@
 --   rate_scale      multiplies the models' rates and bursts (default 1)
 --   seed            seed of the deterministic PRNG (faults with a rate, program randomness)
 --   state_size      size of the program state store (nginx size, default "32m")
+--   tls             true: also serve https, with a CA made in dir/tls and a certificate
+--                   for 127.0.0.1, localhost and Amazon's API and LWA host names
+--                   (spapi.sandbox.tls; needs the openssl command)
+--   tls_port        the https port on 127.0.0.1 (default port + 1; 0 = pick a free one)
 -- Runtime failures return nil, err.
 local _M = {}
 
@@ -112,9 +116,31 @@ local SERVER = [[
     }
 ]]
 
-local function handle_for(dir, port)
+-- the https listener of the server{} block (certificate files from spapi.sandbox.tls)
+local function tls_server(port, files)
+  return fmt([[
+    listen 127.0.0.1:%d ssl;
+    ssl_certificate %s;
+    ssl_certificate_key %s;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_session_cache shared:spapi_tls:1m;
+]], port, files.cert, files.key)
+end
+
+-- what the handle and status say of the https side
+local function add_tls(h, tls_port, ca)
+  if not tls_port then return h end
+  h.tls_port, h.ca = tls_port, ca
+  -- by name: the certificate holds 127.0.0.1 too, but nginx's cosockets check names only
+  h.https_url = fmt("https://localhost:%d", tls_port)
+  h.https_endpoint, h.https_lwa_endpoint = h.https_url, h.https_url .. "/auth/o2/token"
+  return h
+end
+
+local function handle_for(dir, port, tls_port, ca)
   local url = fmt("http://127.0.0.1:%d", port)
-  local h = { dir = dir, port = port, url = url, endpoint = url, lwa_endpoint = url .. "/auth/o2/token" }
+  local h = add_tls({ dir = dir, port = port, url = url, endpoint = url, lwa_endpoint = url .. "/auth/o2/token" },
+    tls_port, ca)
   function h.stop() return nginx.stop_dir(dir) end
   --- control(path, tbl[, method]) → decoded body, status | nil, err
   function h.control(path, tbl, method)
@@ -143,6 +169,7 @@ function _M.start(opts)
   opts = opts or {}
   assert(type(opts) == "table", "spapi.sandbox.start: options table expected")
   local port = tonumber(opts.port) or _M.DEFAULT_PORT
+  local picked = port == 0
   if port == 0 then
     local core = require "spapi.core"
     port = assert(core.free_port())
@@ -155,6 +182,15 @@ function _M.start(opts)
     error("spapi.sandbox.start: 'credentials' must be an array of { client_id=, client_secret=, refresh_tokens= }", 2)
   end
   os.execute("mkdir -p " .. nginx.shell_quote(dir))
+  local tls_port, files, server = nil, nil, SERVER
+  if opts.tls then
+    local terr
+    files, terr = require("spapi.sandbox.tls").ensure(dir)
+    if not files then return nil, terr end
+    tls_port = tonumber(opts.tls_port) or (picked and 0 or port + 1)
+    if tls_port == 0 then tls_port = assert(require("spapi.core").free_port()) end
+    server = SERVER .. tls_server(tls_port, files)
+  end
   local cfg = {
     port = port, workers = opts.workers or 1,
     credentials = opts.credentials,
@@ -163,6 +199,7 @@ function _M.start(opts)
     rate_scale = tonumber(opts.rate_scale) or 1,
     seed = tonumber(opts.seed) or 1,
     lua_path = opts.lua_path,
+    tls_port = tls_port, ca = files and files.ca,
   }
   -- it holds the credentials (--strict-credentials): made afresh, readable by
   -- its owner only, before a byte is written
@@ -171,12 +208,12 @@ function _M.start(opts)
   local ok, err = nginx.write_file(path, assert(json.encode(cfg)))
   if not ok then return nil, "cannot write " .. dir .. "/sandbox.json: " .. tostring(err) end
   local h, serr = nginx.start{
-    dir = dir, port = port, workers = cfg.workers, http = http_conf(dir, opts), server = SERVER,
+    dir = dir, port = port, workers = cfg.workers, http = http_conf(dir, opts), server = server,
     log_level = opts.log_level or "warn", access_log = opts.access_log,
   }
   if not h then return nil, serr end
   for _ = 1, 200 do
-    if probe(port) then return handle_for(dir, port) end
+    if probe(port) then return handle_for(dir, port, tls_port, files and files.ca) end
     sleep(0.025)
   end
   nginx.stop_dir(dir)
@@ -209,6 +246,7 @@ function _M.status(opts)
     st.endpoint = st.url
     st.lwa_endpoint = st.url .. "/auth/o2/token"
     st.running = alive and probe(cfg.port)
+    add_tls(st, cfg.tls_port, cfg.ca)
   end
   return st
 end

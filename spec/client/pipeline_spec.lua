@@ -1,6 +1,7 @@
 -- The call pipeline end to end over HTTP against a scripted server in a real nginx:
 -- tokens, retries, throttling, timeouts, bad JSON, paging, RDTs, batch, redaction.
 local H = require "helpers"
+local fake_clock = require "support.fake_clock"
 local clock = require "spapi.clock"
 
 local SECRET = "test-secret-value"
@@ -174,12 +175,12 @@ describe("client pipeline", function()
       { status = 429, headers = { ["Retry-After"] = "0.3" }, body = errbody("QuotaExceeded", "You exceeded your quota") },
       { status = 429, headers = { ["Retry-After"] = "0.3" }, body = errbody("QuotaExceeded", "You exceeded your quota") },
     })
-    local sp = srv.client()
-    local t0 = clock.monotonic()
+    local c = fake_clock.skipping()
+    local sp = srv.client{ clock = c }
     local body, resp = sp.fulfillment_outbound.getFeatures{ marketplaceId = "ATVPDKIKX0DER" }
     assert.is_table(body, tostring(resp))
     assert.equal(3, resp.attempts)
-    assert.is_true(clock.monotonic() - t0 >= 0.55)
+    assert.same({ 0.3, 0.3 }, c.slept)
   end)
 
   it("retries 5xx on a GET and gives up after max_retries with a structured error", function()
@@ -394,12 +395,14 @@ describe("client pipeline", function()
   end)
 
   it("waits for the rate limiter instead of firing, and gives up past max_wait", function()
-    local sp = srv.client()
+    local c = fake_clock.skipping()
+    local sp = srv.client{ clock = c }
     local key = sp.sp_id .. ":fulfillment_outbound.getPackageTrackingDetails"
     sp.store:set("rate:" .. key, "2 1") -- 2 requests/s, burst 1 (as x-amzn-RateLimit-Limit would)
-    local t0 = clock.monotonic()
     for _ = 1, 3 do assert(sp.fulfillment_outbound.getPackageTrackingDetails{ packageNumber = 1 }) end
-    assert.is_true(clock.monotonic() - t0 >= 0.9)
+    assert.equal(2, #c.slept) -- the burst, then one slot each at 90% of 2/s
+    assert.near(1 / 1.8, c.slept[1], 0.01)
+    assert.near(1 / 1.8, c.slept[2], 0.01)
 
     local sp2 = srv.client{ max_wait = 0.05 }
     sp2.store:set("rate:" .. sp2.sp_id .. ":fulfillment_outbound.getPackageTrackingDetails", "0.5 1")
@@ -410,15 +413,16 @@ describe("client pipeline", function()
   end)
 
   it("follows a rate another client sharing the store learned, within a second", function()
-    local store = require("spapi.store.memory").new()
-    local sp = srv.client{ store = store }
+    local c = fake_clock.skipping()
+    local store = require("spapi.store.memory").new{ clock = c }
+    local sp = srv.client{ store = store, clock = c }
     local key = sp.sp_id .. ":fulfillment_outbound.getPackageTrackingDetails"
     assert(sp.fulfillment_outbound.getPackageTrackingDetails{ packageNumber = 1 })
     store:set("rate:" .. key, "1 1") -- as another process would after x-amzn-RateLimit-Limit: 1
-    clock.sleep(1.1)
-    local t0 = clock.monotonic()
+    c.advance(1.1)
     for _ = 1, 2 do assert(sp.fulfillment_outbound.getPackageTrackingDetails{ packageNumber = 1 }) end
-    assert.is_true(clock.monotonic() - t0 >= 0.9) -- the model's 2/s with burst 30 would not wait
+    assert.equal(1, #c.slept) -- the model's 2/s with burst 30 would not wait
+    assert.near(1 / 0.9, c.slept[1], 0.01)
   end)
 
   it("takes the applied rate from x-amzn-RateLimit-Limit, answer by answer", function()
@@ -554,7 +558,8 @@ describe("client pipeline", function()
     local cmd = string.format("cd %q && LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH=%q %s -e %q", H.root,
       package.cpath, lua, [[local sp = require("spapi").client{ env = false, client_id = "a", client_secret = "b",
         refresh_token = "Atzr|c" }
-        io.write(string.format("%.9f %.9f", sp:_backoff(1), sp:_backoff(3)))]])
+        local retry = require("spapi.retry")
+        io.write(string.format("%.9f %.9f", retry.backoff(sp.cfg, 1), retry.backoff(sp.cfg, 3)))]])
     local rc1, a = H.run(cmd)
     local rc2, b = H.run(cmd)
     assert.equal(0, rc1, a)

@@ -165,7 +165,7 @@ describe("a fleet sharing a Redis store", function()
     assert.equal(150, r.ok + #r.err)
     for _, e in ipairs(r.err) do
       assert.equal("store", e.kind)
-      assert.equal("StoreUnavailable", e.code)
+      assert.equal("StoreFailed", e.code)
       assert.matches("redis store at 127.0.0.1:" .. srv.port, e.text, 1, true)
     end
     local s = stats()

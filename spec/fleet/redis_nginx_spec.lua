@@ -106,7 +106,7 @@ describe("nginx and plain Lua sharing a Redis store", function()
     local s = assert(sb.control("/_sandbox/stats", nil, "GET"))
     assert.equal(0, s.throttled)
     assert.equal(3 * N, s.requests[OP])
-    assert.equal(1, s.tokens_issued)
+    assert.equal(1, s.tokens_issued, read(a.dir .. "/logs/error.log") .. read(b.dir .. "/logs/error.log") .. out)
     -- one budget: the burst, then 20/s for all three together (three budgets would be ~3x faster)
     local min = (calls - 5) / 20
     local took = last - first

@@ -2,12 +2,12 @@
 -- the spec moves.
 local memory = require "spapi.store.memory"
 local ratelimit = require "spapi.ratelimit"
-local fake_clock = require "spec.support.fake_clock"
+local fake_clock = require "support.fake_clock"
 
 describe("rate limiter", function()
   local clock, store
   before_each(function()
-    clock = fake_clock.new()
+    clock = fake_clock.manual()
     store = memory.new{ clock = clock }
   end)
 

@@ -1,12 +1,12 @@
 -- The memory store against the store contract of docs/extending.md, on a clock
 -- the spec moves.
 local memory = require "spapi.store.memory"
-local fake_clock = require "spec.support.fake_clock"
+local fake_clock = require "support.fake_clock"
 
 describe("memory store", function()
   local clock, s
   before_each(function()
-    clock = fake_clock.new()
+    clock = fake_clock.manual()
     s = memory.new{ clock = clock }
   end)
 

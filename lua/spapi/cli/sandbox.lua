@@ -4,9 +4,10 @@ local _M = {}
 local sandbox = require "spapi.sandbox"
 local fmt = string.format
 
-local USAGE = [[
+local USAGE = [=[
 usage: spapi sandbox start  [--port N] [--dir D] [--workers N] [--speed X] [--rate-scale X]
                             [--token-lifetime S] [--seed N] [--strict-credentials FILE]
+                            [--tls [--tls-port N]]
        spapi sandbox stop   [--dir D]
        spapi sandbox status [--dir D]
 
@@ -14,7 +15,10 @@ start runs the local SP-API emulator in a private nginx (default port %d,
 default dir %s) and prints its endpoint and LWA URL.
 --strict-credentials FILE: a JSON array [{"client_id":..,"client_secret":..,
 "refresh_tokens":[..]}]; only these are accepted (default: any well-formed values).
-]]
+--tls: also serve https on --tls-port (default port + 1), with a CA made in
+DIR/tls and a certificate for 127.0.0.1, localhost and Amazon's API and LWA
+host names; prints the CA's path and the https endpoint (docs/sandbox.md).
+]=]
 
 local function usage(out)
   out:write(fmt(USAGE, sandbox.DEFAULT_PORT, sandbox.default_dir()))
@@ -23,9 +27,11 @@ end
 local OPTS = {
   ["--port"] = "port", ["--dir"] = "dir", ["--workers"] = "workers", ["--speed"] = "speed",
   ["--rate-scale"] = "rate_scale", ["--token-lifetime"] = "token_lifetime", ["--seed"] = "seed",
-  ["--strict-credentials"] = "strict_credentials",
+  ["--strict-credentials"] = "strict_credentials", ["--tls"] = "tls", ["--tls-port"] = "tls_port",
 }
-local NUMERIC = { port = true, workers = true, speed = true, rate_scale = true, token_lifetime = true, seed = true }
+local FLAGS = { tls = true }
+local NUMERIC = { port = true, workers = true, speed = true, rate_scale = true, token_lifetime = true, seed = true,
+  tls_port = true }
 
 local function parse(args)
   local opts = {}
@@ -39,6 +45,9 @@ local function parse(args)
       opts.help = true
     elseif not name then
       return nil, "unknown option " .. a
+    elseif FLAGS[name] then
+      if val then return nil, key .. " takes no value" end
+      opts[name] = true
     else
       if not val then
         i = i + 1
@@ -102,6 +111,10 @@ function _M.run(args)
     io.stdout:write(fmt("endpoint=%s\nlwa_endpoint=%s\ndir=%s\npid=%s\n", h.endpoint, h.lwa_endpoint, h.dir,
       tostring(h.pid())))
     io.stdout:write(fmt("export SPAPI_ENDPOINT=%s\nexport SPAPI_LWA_ENDPOINT=%s\n", h.endpoint, h.lwa_endpoint))
+    if h.ca then
+      io.stdout:write(fmt("https_endpoint=%s\nhttps_lwa_endpoint=%s\nca=%s\n", h.https_endpoint,
+        h.https_lwa_endpoint, h.ca))
+    end
     return 0
   elseif action == "stop" then
     local ok, serr = sandbox.stop(opts)
@@ -116,6 +129,7 @@ function _M.run(args)
     if st.running then
       io.stdout:write(fmt("running pid=%s\nendpoint=%s\nlwa_endpoint=%s\ndir=%s\n", tostring(st.pid), st.endpoint,
         st.lwa_endpoint, st.dir))
+      if st.ca then io.stdout:write(fmt("https_endpoint=%s\nca=%s\n", st.https_endpoint, st.ca)) end
       return 0
     end
     io.stdout:write(fmt("not running (dir=%s)\n", st.dir))

@@ -16,6 +16,13 @@ local function dict() return ngx.shared.spapi_docs end
 -- header: a client must not be able to send another's uploads elsewhere
 local function base_url()
   local addr = ngx.var.server_addr or "127.0.0.1"
+  if ngx.var.https == "on" then
+    -- over the TLS listener: https, and this machine by name (its certificate
+    -- holds both, but nginx's cosockets check names only)
+    if addr:find("^127%.") or addr == "::1" then addr = "localhost" end
+    if addr:find(":", 1, true) then addr = "[" .. addr .. "]" end
+    return "https://" .. addr .. ":" .. tostring(ngx.var.server_port)
+  end
   if addr:find(":", 1, true) then addr = "[" .. addr .. "]" end
   return "http://" .. addr .. ":" .. tostring(ngx.var.server_port)
 end
