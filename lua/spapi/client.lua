@@ -133,8 +133,10 @@ end
 local function store_for(cfg, clock)
   local url = cfg.redis
   cfg.redis = nil
+  if url == "" then url = nil end
+  if cfg.store and url then return nil, "spapi.client: give store or redis, not both" end
   if cfg.store then return cfg.store end
-  if url == nil or url == "" then return memory.new{ clock = clock } end
+  if url == nil then return memory.new{ clock = clock } end
   return require("spapi.store.redis").new{ url = url, prefix = cfg.redis_prefix,
     connect_timeout = cfg.redis_connect_timeout, command_timeout = cfg.redis_command_timeout,
     on_error = cfg.on_store_error }

@@ -147,5 +147,10 @@ describe("store.redis", function()
     local none, err = spapi.client{ env = false, client_id = "id", client_secret = "secret", redis = "http://x" }
     assert.is_nil(none)
     assert.matches("redis", err)
+    none, err = spapi.client{ env = false, client_id = "id", client_secret = "secret", redis = srv.url,
+      store = require("spapi.store.memory").new() }
+    assert.is_nil(none)
+    assert.matches("store or redis", err)
+    assert.is_nil(err:find("fleet-pw", 1, true))
   end)
 end)
