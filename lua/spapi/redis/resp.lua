@@ -34,7 +34,10 @@ local function encode(n, ...)
   local parts = { "*", n, "\r\n" }
   for i = 1, n do
     local a = select(i, ...)
-    local s = type(a) == "number" and (a == floor(a) and fmt("%d", a) or fmt("%.17g", a)) or a
+    local s = a
+    if type(a) == "number" then
+      s = (a == floor(a) and a > -2 ^ 53 and a < 2 ^ 53) and fmt("%d", a) or fmt("%.17g", a)
+    end
     if type(s) ~= "string" then
       error(fmt("command: string or number expected for argument %d, got %s", i, type(a)), 3)
     end
