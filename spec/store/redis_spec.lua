@@ -90,6 +90,40 @@ describe("store.redis", function()
     assert.is_nil(text:find("secret-token", 1, true))
   end)
 
+  it("keeps its connection alive: many commands, one connection", function()
+    local function accepted() -- connections the server has accepted so far (this query's own included)
+      return tonumber(srv.command("INFO", "stats"):match("total_connections_received:(%d+)"))
+    end
+    local s = store()
+    local before = accepted()
+    for i = 1, 50 do s:set("k" .. i, "v", 10) assert.equal("v", s:get("k" .. i)) end
+    assert.equal(100, s.stats.commands)
+    assert.is_true(s.stats.connects <= 1)
+    -- at most one new connection for the 100 commands (plus the second INFO's own)
+    assert.is_true(accepted() - before <= 2)
+  end)
+
+  it("falls back while Redis is gone and goes back to it when it answers again", function()
+    local own = H.redis()
+    local warnings = {}
+    local s = assert(redis_store.new{ url = own.url, retry_after = 0.1, command_timeout = 0.5,
+      warn = function(m) warnings[#warnings + 1] = m end })
+    assert.is_true(s:set("k", "in redis", 60))
+    own.stop()
+    assert.is_nil(s:get("k")) -- this process's memory store now
+    s:set("k", "in memory", 60)
+    assert.equal("in memory", s:get("k"))
+    assert.equal(1, #warnings)
+    assert(own.start())
+    require("spapi.clock").sleep(0.15)
+    assert.is_nil(s:get("k")) -- Redis again (restarted empty)
+    assert.equal(2, #warnings)
+    assert.matches("answers again", warnings[2])
+    assert.is_true(s:set("k", "in redis again", 60))
+    assert.equal("in redis again", own.command("GET", "spapi:k"))
+    own.stop()
+  end)
+
   describe("when Redis does not answer", function()
     local down
     setup(function() down = H.free_port() end)

@@ -66,7 +66,8 @@ local function warn(msg)
   if ngx and ngx.log and ngx.WARN then ngx.log(ngx.WARN, msg) else io.stderr:write(msg, "\n") end
 end
 
---- new{ url=, prefix=, connect_timeout=, command_timeout=, on_error=, fallback=, warn= }
+--- new{ url=, prefix=, connect_timeout=, command_timeout=, on_error=, fallback=, warn=,
+---   retry_after= (seconds before trying a Redis that failed again, 1) }
 --- → store | nil, message (a bad setting names it)
 function _M.new(o)
   if type(o) == "string" then o = { url = o } end
@@ -89,7 +90,7 @@ function _M.new(o)
     prefix = prefix, on_error = on_error, where = fmt("%s:%d", s.host, s.port),
     fallback = o.fallback or memory.new(), warn = o.warn or warn,
     owner = core.hex(core.random_bytes(12)), -- this store's name on the locks it holds
-    down_until = false, warned = false,
+    down_until = false, warned = false, retry_after = o.retry_after or RETRY_AFTER,
     stats = { commands = 0, connects = 0, fallbacks = 0 },
   }, mt)
   server_of[self] = conn.server(s)
@@ -102,7 +103,7 @@ end
 
 -- Redis did not answer: remember it for RETRY_AFTER seconds, say so once per outage.
 local function went_down(self, err)
-  self.down_until = clock.monotonic() + RETRY_AFTER
+  self.down_until = clock.monotonic() + self.retry_after
   if not self.warned then
     self.warned = true
     if self.on_error == "local" then
