@@ -66,7 +66,6 @@ build = {
     ["spapi.journal"] = "lua/spapi/journal.lua",
     ["spapi.json"] = "lua/spapi/json.lua",
     ["spapi.labels"] = "lua/spapi/labels.lua",
-    ["spapi.md5"] = "lua/spapi/md5.lua",
     ["spapi.nginx"] = "lua/spapi/nginx.lua",
     ["spapi.operations.fba_inventory"] = "lua/spapi/operations/fba_inventory.lua",
     ["spapi.operations.feeds"] = "lua/spapi/operations/feeds.lua",

@@ -1,5 +1,5 @@
 /* Codecs: RFC 3986 percent-encoding, base64, hex, SHA-256/HMAC, gzip/gunzip,
- * AES-256-CBC, random bytes. Outputs are built in memory owned by userdata, so a
+ * MD5, AES-256-CBC, random bytes. Outputs are built in memory owned by userdata, so a
  * Lua error (out of memory) can never leak a heap block. */
 #include <string.h>
 #include <zlib.h>
@@ -174,15 +174,27 @@ static int l_b64decode(lua_State *L) {
 
 /* --- digests --------------------------------------------------------------- */
 
-static int l_sha256(lua_State *L) {
+/* the digest of argument 1 under md, pushed as raw bytes; why names the
+ * function in the error OpenSSL's refusal raises (nothing is held then) */
+static int push_digest(lua_State *L, const EVP_MD *type, const char *why) {
   size_t n;
   unsigned int mlen = 0;
   unsigned char md[EVP_MAX_MD_SIZE];
   const char *s = luaL_checklstring(L, 1, &n);
-  if (!EVP_Digest(s, n, md, &mlen, EVP_sha256(), NULL))
-    return luaL_error(L, "sha256: OpenSSL failure");
+  if (!EVP_Digest(s, n, md, &mlen, type, NULL))
+    return luaL_error(L, "%s", why);
   lua_pushlstring(L, (const char *)md, mlen);
   return 1;
+}
+
+static int l_sha256(lua_State *L) {
+  return push_digest(L, EVP_sha256(), "sha256: OpenSSL failure");
+}
+
+/* core.md5(s) → 16 raw bytes. Not for security: Merchant Fulfillment's label
+ * checksum (FileContents.Checksum, a base64 MD5) is the one use. */
+static int l_md5(lua_State *L) {
+  return push_digest(L, EVP_md5(), "md5: OpenSSL failure (MD5 unavailable, FIPS mode?)");
 }
 
 static int l_hmac_sha256(lua_State *L) {
@@ -401,6 +413,7 @@ static const luaL_Reg funcs[] = {
   {"b64encode", l_b64encode},
   {"b64decode", l_b64decode},
   {"sha256", l_sha256},
+  {"md5", l_md5},
   {"hmac_sha256", l_hmac_sha256},
   {"gunzip", l_gunzip},
   {"gzip", l_gzip},

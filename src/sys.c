@@ -1,6 +1,7 @@
-/* Time and loopback-network helpers: wall clock, monotonic clock, sleep,
- * a free ephemeral port, and a TCP connect probe. */
+/* Time, file and loopback-network helpers: wall clock, monotonic clock, sleep,
+ * isatty, fsync, a free ephemeral port, and a TCP connect probe. */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <math.h>
 #include <netdb.h>
@@ -59,6 +60,63 @@ static int l_sleep(lua_State *L) {
   while (nanosleep(&req, &rem) != 0 && errno == EINTR) req = rem;
   return 0;
 }
+
+/* --- files ------------------------------------------------------------------ */
+
+/* core.isatty(fd | file) → boolean: is the descriptor (0 stdin, 1 stdout, 2 stderr,
+ * or an open Lua file handle's) a terminal? A descriptor that is not open is not. */
+static int l_isatty(lua_State *L) {
+  void *ud = luaL_testudata(L, 1, "FILE*"); /* LUA_FILEHANDLE on 5.1 .. 5.4 and LuaJIT */
+  int fd;
+  if (ud != NULL) {
+#if LUA_VERSION_NUM >= 502
+    luaL_Stream *st = (luaL_Stream *)ud;
+    FILE *f = st->closef != NULL ? st->f : NULL; /* 5.4 keeps f after close */
+#else
+    FILE *f = *(FILE **)ud; /* LuaJIT's IOFileUD starts with the FILE *, NULL once closed */
+#endif
+    luaL_argcheck(L, f != NULL, 1, "isatty: the file is closed");
+    fd = fileno(f);
+  } else {
+    lua_Integer n;
+    luaL_argcheck(L, lua_type(L, 1) == LUA_TNUMBER, 1, "isatty: fd must be an integer or a file");
+    n = luaL_checkinteger(L, 1);
+    luaL_argcheck(L, n >= 0 && n <= INT_MAX, 1, "isatty: fd must be >= 0");
+    fd = (int)n;
+  }
+  lua_pushboolean(L, fd >= 0 && isatty(fd) == 1);
+  return 1;
+}
+
+/* core.fsync(path) → true | nil, message: open, fsync, close — a file or a directory
+ * (after a rename, fsync the directory so that the new name is durable). */
+static int l_fsync(lua_State *L) {
+  size_t n;
+  const char *path = luaL_checklstring(L, 1, &n);
+  int fd, e;
+  luaL_argcheck(L, n > 0 && strlen(path) == n, 1, "fsync: path must be a non-empty string without NUL");
+  do fd = open(path, O_RDONLY | O_CLOEXEC); while (fd < 0 && errno == EINTR);
+  if (fd < 0 && errno == EACCES) { /* a write-only file still fsyncs */
+    do fd = open(path, O_WRONLY | O_CLOEXEC); while (fd < 0 && errno == EINTR);
+  }
+  if (fd < 0) {
+    e = errno;
+    lua_pushnil(L);
+    lua_pushfstring(L, "fsync: cannot open %s: %s", path, strerror(e));
+    return 2;
+  }
+  e = fsync(fd) == 0 ? 0 : errno;
+  if (close(fd) != 0 && e == 0 && errno != EINTR) e = errno;
+  if (e != 0) {
+    lua_pushnil(L);
+    lua_pushfstring(L, "fsync: %s: %s", path, strerror(e));
+    return 2;
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* --- loopback network -------------------------------------------------------- */
 
 static int l_free_port(lua_State *L) {
   struct sockaddr_in a;
@@ -159,6 +217,8 @@ static const luaL_Reg funcs[] = {
   {"monotonic", l_monotonic},
   {"clocks", l_clocks},
   {"sleep", l_sleep},
+  {"isatty", l_isatty},
+  {"fsync", l_fsync},
   {"free_port", l_free_port},
   {"tcp_probe", l_tcp_probe},
   {NULL, NULL},

@@ -70,7 +70,7 @@ local function remember(self, key, token, expires_in)
   memo(self, key, token, refresh_at)
 end
 
--- the last entry read, parsed (the hot path reads the same one again and again)
+-- the last entry read, parsed: a token is read from the store far more often than it changes
 local last_raw, last_tok, last_ref
 --- the token in a stored entry while it is fresh (by now), else nil
 local function fresh(raw, now)
@@ -129,7 +129,7 @@ local function lwa_exchange(self, scope, deadline)
   if not t then
     return nil, errors.new{ kind = "lwa", status = e.status, code = e.code, operation = "lwa.token",
       message = e.message or "token request refused", retryable = resp.status >= 500 or resp.status == 429,
-      attempts = attempts }
+      attempts = resp.attempts }
   end
   if not lifetime(t.expires_in) then
     return nil, errors.new{ kind = "lwa", status = resp.status, code = "InvalidExpiry", operation = "lwa.token",
@@ -141,7 +141,7 @@ end
 
 -- seconds a refresh lock lasts unless its holder frees it sooner (a holder that
 -- dies frees it by this expiry); cfg.token_lock_ttl changes it
-local LOCK_TTL = 10
+local LOCK_TTL = 30
 
 --- An LWA access token (cached). scope: for grantless operations; deadline: the
 --- calling operation's (clock.monotonic() seconds), which a refresh keeps to.
@@ -152,10 +152,13 @@ function _M:access_token(scope, deadline)
   local store, clock = self.store, self.clock
   tok = fresh(store:get(key), clock.now())
   if tok then return memo(self, key, tok, last_ref) end
-  -- single flight: one refresh at a time, under a lock that expires; the others
-  -- wait for its token, or for the lock (its holder done, or dead and expired).
-  -- A store that fails to answer (nil) lets each caller refresh on its own.
+  -- single flight: one refresh at a time, under a lock that expires (token_lock_ttl);
+  -- the others wait for its token, or for the lock (its holder done, or dead and
+  -- expired). The holder's refresh ends before its lock would expire, so its
+  -- unlock never frees a successor's. A store that fails to answer (nil) lets
+  -- each caller refresh on its own.
   local lock, ttl = key .. ":lock", self.cfg.token_lock_ttl or LOCK_TTL
+  local locked_at = clock.monotonic()
   local locked = store:lock(lock, ttl)
   if locked == false then
     local give_up = clock.monotonic() + ttl + 1
@@ -167,11 +170,17 @@ function _M:access_token(scope, deadline)
       clock.sleep(0.05)
       tok = fresh(store:get(key), clock.now())
       if tok then return memo(self, key, tok, last_ref) end
+      locked_at = clock.monotonic()
       locked = store:lock(lock, ttl)
     until locked ~= false or clock.monotonic() >= give_up
   end
   -- (a lock that outlived its expiry: its holder is taken to be gone; refresh anyway)
-  local t, err = lwa_exchange(self, scope, deadline)
+  local until_ = deadline
+  if locked then
+    local lock_end = locked_at + ttl - math.min(1, ttl * 0.1)
+    if not until_ or lock_end < until_ then until_ = lock_end end
+  end
+  local t, err = lwa_exchange(self, scope, until_)
   -- the token is stored before the lock goes: a waiter that finds the lock free
   -- finds the token too, and does not refresh a second time
   if t then remember(self, key, t.access_token, t.expires_in) end

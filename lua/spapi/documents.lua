@@ -44,7 +44,7 @@ local function exchange(client, op, what, req)
   end
   if resp.status < 200 or resp.status >= 300 then
     return fail(op, "HTTP" .. resp.status, what .. " refused: " .. tostring(resp.body):sub(1, 200),
-      { status = resp.status, attempts = attempts, retryable = resp.status >= 500 or resp.status == 429 })
+      { status = resp.status, attempts = resp.attempts, retryable = resp.status >= 500 or resp.status == 429 })
   end
   return resp
 end

@@ -27,8 +27,9 @@ function Error.__tostring(e)
 end
 
 --- Make an error. Fields: status, code, message, details, errors, request_id,
---- operation, retryable, kind ("http", "timeout", "connect", "resolve", "tls",
---- "closed", "decode", "lwa", "ratelimit", "deadline", ...), attempts.
+--- operation, retryable, kind ("http", "decode", "lwa", "ratelimit", "store",
+--- "config", "document", or a transport's: "timeout", "connect", "resolve",
+--- "tls", "send", "recv", "closed", "other"), attempts, maybe_applied.
 function _M.new(t)
   t = t or {}
   if t.retryable == nil then t.retryable = false end

@@ -5,7 +5,7 @@
 --       writes path.tmp, fsyncs it, renames it over path, fsyncs the directory:
 --       a reader (or a crash) sees the old contents or the new, never a mix.
 --   fs.fsync(path)   → true | nil, msg   (a file or a directory)
---   fs.isatty(fd)    → boolean           (is fd — 2 for stderr — a terminal?)
+--   fs.isatty(fd)    → boolean           (is fd — 2 for stderr, or a Lua file — a terminal?)
 --   fs.read(path)    → data | nil, msg, "missing" (when the file does not exist)
 --   fs.dirname(path) → the directory part ("." when none)
 --   fs.mkdir(path)   → true | nil, msg   (mkdir -p)
@@ -13,31 +13,14 @@
 --   fs.pid()         → this process's id
 --   fs.alive(pid)    → whether a process with that id exists (kill -0)
 --
--- How (the C core has neither fsync nor isatty, and this module does not add C):
--- on LuaJIT through the FFI (open/fsync/isatty, no process); on PUC Lua through a
--- child process: `sync -- FILE` (GNU coreutils >= 8.24 fsyncs the named files) and
--- `test -t FD` (the child inherits our descriptors, so this is isatty(), not a guess).
--- isatty() is asked once per descriptor and remembered.
+-- fsync and isatty are the C core's (core.fsync, core.isatty): one system call, no child
+-- process, on Lua 5.4 and LuaJIT alike. mkdir, mkdir_excl and alive still run a child
+-- process (rare: a journal's lock, once per run).
 local _M = {}
 
-local io, os, type, tostring, tonumber, pcall, ipairs = io, os, type, tostring, tonumber, pcall, ipairs
+local core = require "spapi.core"
 
-local ffi
-do
-  local ok, m = pcall(require, "ffi")
-  if ok and type(m) == "table" then
-    -- one declaration at a time: another module may have declared some already,
-    -- which makes that cdef fail but leaves the function usable
-    local usable = true
-    for _, decl in ipairs({ "int open(const char *pathname, int flags, ...);", "int fsync(int fd);",
-        "int close(int fd);", "int isatty(int fd);", "int getpid(void);" }) do
-      pcall(m.cdef, decl)
-      local name = decl:match("int (%w+)%(")
-      if not pcall(function() return m.C[name] end) then usable = false end
-    end
-    if usable then ffi = m end
-  end
-end
+local io, os, type, tostring, tonumber = io, os, type, tostring, tonumber
 
 local function quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 
@@ -52,16 +35,7 @@ function _M.dirname(path)
 end
 
 function _M.fsync(path)
-  if ffi then
-    local fd = ffi.C.open(path, 0) -- O_RDONLY works for files and directories
-    if fd < 0 then return nil, "cannot open " .. path .. " to fsync it" end
-    local rc = ffi.C.fsync(fd)
-    ffi.C.close(fd)
-    if rc ~= 0 then return nil, "fsync of " .. path .. " failed" end
-    return true
-  end
-  if ran(os.execute("sync -- " .. quote(path) .. " 2>/dev/null")) then return true end
-  return nil, "fsync of " .. path .. " failed (needs `sync FILE` from GNU coreutils >= 8.24)"
+  return core.fsync(path)
 end
 
 function _M.read(path)
@@ -108,10 +82,14 @@ end
 local pid
 function _M.pid()
   if not pid then
-    if ffi then
-      pid = ffi.C.getpid()
-    else
-      local p = io.popen("echo $PPID") -- (the shell's parent: this process)
+    -- /proc/self is whoever opens it: this process (Linux); elsewhere the shell's parent
+    local f = io.open("/proc/self/stat", "rb")
+    if f then
+      pid = tonumber((f:read("*l") or ""):match("^%d+"))
+      f:close()
+    end
+    if not pid then
+      local p = io.popen("echo $PPID")
       pid = p and tonumber(p:read("*l"))
       if p then p:close() end
     end
@@ -123,17 +101,8 @@ function _M.alive(n)
   return ran(os.execute("kill -0 " .. math.floor(tonumber(n) or 0) .. " 2>/dev/null"))
 end
 
-local tty = {}
 function _M.isatty(fd)
-  fd = fd or 2
-  if tty[fd] == nil then
-    if ffi then
-      tty[fd] = ffi.C.isatty(fd) == 1
-    else
-      tty[fd] = ran(os.execute("test -t " .. math.floor(fd)))
-    end
-  end
-  return tty[fd]
+  return core.isatty(fd or 2)
 end
 
 return _M

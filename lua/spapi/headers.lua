@@ -1,7 +1,8 @@
--- Response headers. A transport returns them as a table (lowercase names) or as
--- the raw header block (the lines as received); the pipeline reads the few it
--- needs from either, and a table is made only when someone asks for them all
--- (response.headers), which spares most calls building one.
+-- Response headers. A transport returns the header block (the lines as
+-- received, docs/extending.md); the pipeline reads the few it needs from it, and
+-- a table is made only when someone asks for them all (response.headers), which
+-- spares most calls building one. Both functions also take a table (lowercase
+-- names), for code holding one already.
 local core = require "spapi.core"
 
 local type, rawget, getmetatable, setmetatable = type, rawget, getmetatable, setmetatable

@@ -35,7 +35,6 @@ local _M = {}
 
 local core = require "spapi.core"
 local errors = require "spapi.errors"
-local md5 = require "spapi.md5"
 local fs = require "spapi.fs"
 
 local type, ipairs, tostring, error = type, ipairs, tostring, error
@@ -80,7 +79,7 @@ local function decode_one(what, b64, declared, checksum, opts)
   if checksum ~= nil then
     if type(checksum) ~= "string" or checksum == "" then return fail("LabelChecksum", what .. ": the checksum is empty") end
     local want = core.b64decode(checksum)
-    if want ~= md5.sum(raw) and want ~= md5.sum(data) then
+    if want ~= core.md5(raw) and want ~= core.md5(data) then
       return fail("LabelChecksum", what .. ": the contents do not match their checksum " .. checksum)
     end
   end

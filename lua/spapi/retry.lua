@@ -65,12 +65,12 @@ function _M.next(cfg, attempts, max_retries, deadline, now, delay)
   return delay
 end
 
---- exchange(cfg, clock, send, req, deadline, idempotent) → resp, attempts |
---- nil, message, kind, attempts: one request outside the API pipeline (LWA,
---- a document's storage URL) under this policy. send(req) → resp ({ status,
---- headers (a table), body }) | nil, message, kind. Each attempt's timeout
---- (req.timeout, else cfg.timeout) ends by the deadline; the last answer is
---- returned whatever its status (the caller reads it).
+--- exchange(cfg, clock, send, req, deadline, idempotent) → resp | nil, message,
+--- kind, attempts: one request outside the API pipeline (LWA, a document's
+--- storage URL) under this policy. send(req) → resp ({ status, headers (a
+--- table), body }) | nil, message, kind. Each attempt's timeout (req.timeout,
+--- else cfg.timeout) ends by the deadline; the last answer is returned whatever
+--- its status (the caller reads it), with resp.attempts.
 function _M.exchange(cfg, clock, send, req, deadline, idempotent)
   local timeout, attempts = req.timeout or cfg.timeout, 0
   while true do
@@ -92,7 +92,10 @@ function _M.exchange(cfg, clock, send, req, deadline, idempotent)
     end
     if again then delay = _M.next(cfg, attempts, nil, deadline, clock.monotonic(), delay) end
     if not delay then
-      if resp then return resp, attempts end
+      if resp then
+        resp.attempts = attempts
+        return resp
+      end
       return nil, msg, kind, attempts
     end
     if delay > 0 then clock.sleep(delay) end

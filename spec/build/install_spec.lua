@@ -23,7 +23,7 @@ local LOAD = [[local s = require 'spapi'; local c = require 'spapi.core';
 local function check_command(bin, setup, tag)
   local rc, out = sh(CLEAN .. setup .. bin .. " ops")
   assert.equal(0, rc, out)
-  assert.matches("vendor_df_orders%s+2021%-12%-28", out)
+  assert.matches("vendor_df_orders%.getOrders%s+GET%s+/vendor/directFulfillment/orders/2021%-12%-28/purchaseOrders", out)
   local dir = H.tmpdir("sandbox-" .. tag)
   rc, out = sh(CLEAN .. setup .. bin .. " sandbox start --port 0 --dir " .. dir)
   assert.equal(0, rc, out)

@@ -99,6 +99,38 @@ describe("core.sha256 / hmac_sha256", function()
   end
 end)
 
+describe("core.md5", function()
+  local rfc1321 = { -- RFC 1321, A.5 "Test suite"
+    { "", "d41d8cd98f00b204e9800998ecf8427e" },
+    { "a", "0cc175b9c0f1b6a831c399e269772661" },
+    { "abc", "900150983cd24fb0d6963f7d28e17f72" },
+    { "message digest", "f96b697d7cb7938d525a2f31aaf161d0" },
+    { "abcdefghijklmnopqrstuvwxyz", "c3fcd3d76192e4007dfb496cca67e13b" },
+    { "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", "d174ab98d277d9f5a5611c2c9f419d9f" },
+    { ("1234567890"):rep(8), "57edf4a22be3c955ac49da2e2107b67a" },
+  }
+  it("matches the RFC 1321 test suite, as 16 raw bytes", function()
+    for _, v in ipairs(rfc1321) do
+      local d = core.md5(v[1])
+      assert.equal(16, #d)
+      assert.equal(v[2], core.hex(d))
+    end
+  end)
+  it("hashes binary data, NUL bytes included", function()
+    assert.equal("93b885adfe0da089cdf634904fd59f71", core.hex(core.md5("\0")))
+    assert.equal("7707d6ae4e027c70eea2a935c2296f21", core.hex(core.md5(("a"):rep(1000000))))
+  end)
+  it("raises on a non-string", function()
+    assert.has_error(function() core.md5() end)
+    assert.has_error(function() core.md5({}) end)
+  end)
+  it("is spapi.md5 in hex", function()
+    local spapi = require "spapi"
+    assert.equal("900150983cd24fb0d6963f7d28e17f72", spapi.md5("abc"))
+    assert.has_error(function() spapi.md5(nil) end, "spapi.md5: s must be a string (got nil)")
+  end)
+end)
+
 describe("core.gzip / gunzip", function()
   it("round-trips text", function()
     local s = ("hello spapi "):rep(1000)

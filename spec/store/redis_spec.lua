@@ -16,6 +16,13 @@ describe("store.redis", function()
     return assert(redis_store.new(o))
   end
 
+  describe("(the store contract)", function()
+    local clock = require "spapi.clock"
+    for _, case in ipairs(require "store.contract") do
+      it(case.name, function() case.run(store(), clock.sleep) end)
+    end
+  end)
+
   it("parses redis:// URLs and names what is wrong with a bad one", function()
     assert.same({ host = "h.example", port = 6380, password = "p@ss", db = 2 },
       redis_store.parse_url("redis://:p%40ss@h.example:6380/2"))

@@ -3,7 +3,6 @@
 local H = require "helpers"
 local labels = require "spapi.labels"
 local core = require "spapi.core"
-local md5 = require "spapi.md5"
 
 local function slurp(path)
   local f = io.open(path, "rb")
@@ -102,13 +101,13 @@ describe("spapi.labels", function()
     local function mfn(data, file_type, checksum)
       local gz = core.gzip(data)
       return { FileContents = { Contents = core.b64encode(gz), FileType = file_type,
-        Checksum = checksum or core.b64encode(md5.sum(gz)) } }
+        Checksum = checksum or core.b64encode(core.md5(gz)) } }
     end
 
     it("a checksum that does not match", function()
       assert(labels.decode(mfn(pdf, "application/pdf")))
-      assert(labels.decode(mfn(pdf, "application/pdf", core.b64encode(md5.sum(pdf))))) -- MD5 of the file also counts
-      local l, err = labels.decode(mfn(pdf, "application/pdf", core.b64encode(md5.sum("other"))))
+      assert(labels.decode(mfn(pdf, "application/pdf", core.b64encode(core.md5(pdf))))) -- MD5 of the file also counts
+      local l, err = labels.decode(mfn(pdf, "application/pdf", core.b64encode(core.md5("other"))))
       assert.is_nil(l)
       assert.equal("LabelChecksum", err.code)
     end)
