@@ -139,6 +139,10 @@ local function lwa_exchange(self, scope, deadline)
   return t
 end
 
+-- seconds a refresh lock lasts unless its holder frees it sooner (a holder that
+-- dies frees it by this expiry); cfg.token_lock_ttl changes it
+local LOCK_TTL = 30
+
 --- An LWA access token (cached). scope: for grantless operations; deadline: the
 --- calling operation's (clock.monotonic() seconds), which a refresh keeps to.
 function _M:access_token(scope, deadline)
@@ -148,13 +152,17 @@ function _M:access_token(scope, deadline)
   local store, clock = self.store, self.clock
   tok = fresh(store:get(key), clock.now())
   if tok then return memo(self, key, tok, last_ref) end
-  -- single flight: one refresh at a time; others wait for its result (bounded;
-  -- a store that fails to answer, nil, lets each caller refresh on its own).
-  -- The lock outlives the refresh, which ends by the call's deadline.
-  local ttl = deadline and math.max(30, deadline - clock.monotonic() + 1) or 30
-  local locked = store:lock(key .. ":lock", ttl)
+  -- single flight: one refresh at a time, under a lock that expires (token_lock_ttl);
+  -- the others wait for its token, or for the lock (its holder done, or dead and
+  -- expired). The holder's refresh ends before its lock would expire, so its
+  -- unlock never frees a successor's. A store that fails to answer (nil) lets
+  -- each caller refresh on its own.
+  local lock, ttl = key .. ":lock", self.cfg.token_lock_ttl or LOCK_TTL
+  local locked_at = clock.monotonic()
+  local locked = store:lock(lock, ttl)
   if locked == false then
-    for _ = 1, 300 do
+    local give_up = clock.monotonic() + ttl + 1
+    repeat
       if deadline and clock.monotonic() + 0.05 >= deadline then
         return nil, errors.new{ kind = "timeout", code = "DeadlineExceeded", operation = "lwa.token", retryable = true,
           message = "the call's deadline passed while another caller refreshed the access token" }
@@ -162,15 +170,22 @@ function _M:access_token(scope, deadline)
       clock.sleep(0.05)
       tok = fresh(store:get(key), clock.now())
       if tok then return memo(self, key, tok, last_ref) end
-      locked = store:lock(key .. ":lock", ttl)
-      if locked ~= false then break end
-    end
+      locked_at = clock.monotonic()
+      locked = store:lock(lock, ttl)
+    until locked ~= false or clock.monotonic() >= give_up
   end
-  -- (after 15 s without the lock, its holder is taken to be gone: refresh anyway)
-  local t, err = lwa_exchange(self, scope, deadline)
-  if locked then store:unlock(key .. ":lock") end
+  -- (a lock that outlived its expiry: its holder is taken to be gone; refresh anyway)
+  local until_ = deadline
+  if locked then
+    local lock_end = locked_at + ttl - math.min(1, ttl * 0.1)
+    if not until_ or lock_end < until_ then until_ = lock_end end
+  end
+  local t, err = lwa_exchange(self, scope, until_)
+  -- the token is stored before the lock goes: a waiter that finds the lock free
+  -- finds the token too, and does not refresh a second time
+  if t then remember(self, key, t.access_token, t.expires_in) end
+  if locked then store:unlock(lock) end
   if not t then return nil, err end
-  remember(self, key, t.access_token, t.expires_in)
   return t.access_token
 end
 

@@ -127,6 +127,21 @@ local function api_proxy(self, key)
   return proxy
 end
 
+-- Where tokens and rate buckets live: cfg.store, else the Redis server named by
+-- cfg.redis (a fleet shares one budget and one token), else this process's memory.
+-- (The Redis URL, which may hold a password, leaves the client's config.)
+local function store_for(cfg, clock)
+  local url = cfg.redis
+  cfg.redis = nil
+  if url == "" then url = nil end
+  if cfg.store and url then return nil, "spapi.client: give store or redis, not both" end
+  if cfg.store then return cfg.store end
+  if url == nil then return memory.new{ clock = clock } end
+  return require("spapi.store.redis").new{ url = url, prefix = cfg.redis_prefix,
+    connect_timeout = cfg.redis_connect_timeout, command_timeout = cfg.redis_command_timeout,
+    on_error = cfg.on_store_error }
+end
+
 --- spapi.client(config) → client | nil, err
 function _M.new(t)
   if t ~= nil and type(t) ~= "table" then
@@ -155,7 +170,9 @@ function _M.new(t)
   -- cfg.clock ({ now, monotonic, sleep }): the time of this client, its default
   -- store, limiter and token cache (tests pass one that does not sleep)
   self.clock = cfg.clock or default_clock
-  self.store = cfg.store or memory.new{ clock = self.clock }
+  local store, serr = store_for(cfg, self.clock)
+  if not store then return nil, serr end
+  self.store = store
   if cfg.transport and type(cfg.transport) == "table" then
     self.transport = cfg.transport
   else
@@ -165,7 +182,9 @@ function _M.new(t)
   end
   self.signs = s.aws_access_key ~= nil -- SigV4 on every request
   self.limiter = ratelimit.new(self.store, { scale = cfg.rate_scale, margin = cfg.rate_margin, clock = self.clock })
-  self.sp_id = cfg.selling_partner_id or auth.fingerprint(s.client_id, s.refresh_token or "grantless")
+  -- whose budget a call draws on: Amazon grants rates per selling partner and region
+  self.sp_id = (cfg.selling_partner_id or auth.fingerprint(s.client_id, s.refresh_token or "grantless"))
+    .. "@" .. cfg.region
   self.auth = auth.new(cfg, s, self.store, function(req) return self:_send(req) end)
   -- on Amazon's hosts: the endpoint's region (marketplaces are checked against
   -- it) and whether it is production (sandbox-only operations are refused there)

@@ -59,4 +59,25 @@ describe("sandbox rate limits", function()
       assert.equal(200, status, "request " .. i)
     end
   end)
+
+  it("grants an operation its own rate and burst (config limits), unscaled, until a reset", function()
+    local sb = H.sandbox()
+    local cfg = assert(sb.control("/_sandbox/config", { rate_scale = 10,
+      limits = { ["fba_inventory.getInventorySummaries"] = { rate = 3, burst = 1 } } }))
+    assert.same({ ["fba_inventory.getInventorySummaries"] = { rate = 3, burst = 1 } }, cfg.limits)
+    local token = H.sandbox_token()
+    local q = { granularityType = "Marketplace", granularityId = "ATVPDKIKX0DER", marketplaceIds = "ATVPDKIKX0DER" }
+    local s1, h1 = H.sandbox_http("GET", "/fba/inventory/v1/summaries", { token = token, query = q })
+    local s2 = H.sandbox_http("GET", "/fba/inventory/v1/summaries", { token = token, query = q })
+    assert.equal(200, s1)
+    assert.equal("3.0", h1["x-amzn-ratelimit-limit"])
+    assert.equal(429, s2)
+    local bad = H.sandbox_http("POST", "/_sandbox/config", { body = { limits = { ["nope.op"] = { rate = 1, burst = 1 } } } })
+    assert.equal(400, bad)
+    H.sandbox{ reset = true }
+    local _, _, after = H.sandbox_http("GET", "/_sandbox/config")
+    assert.is_nil(after.limits)
+    local _, h3 = H.sandbox_http("GET", "/fba/inventory/v1/summaries", { token = token, query = q })
+    assert.equal("2.0", h3["x-amzn-ratelimit-limit"])
+  end)
 end)

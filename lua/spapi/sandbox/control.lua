@@ -11,7 +11,9 @@
 --                                 vdf.confirmations / vdf.confirmed, vdf.invoices / vdf.invoiced
 --   GET|POST|DELETE /_sandbox/faults[/<id>]  (see faults.lua)
 --   POST /_sandbox/credentials {credentials=[{client_id=,client_secret=,refresh_tokens={...}}]} (null = accept any)
---   GET|POST /_sandbox/config {token_lifetime=, rate_scale=, seed=, speed=}
+--   GET|POST /_sandbox/config {token_lifetime=, rate_scale=, seed=, speed=, limits=}
+--                             limits = { ["api.op"] = { rate =, burst = } }: the rate and burst granted
+--                             to an operation (not scaled; null clears; a reset clears them too)
 --   POST /_sandbox/programs/<api>/<action> → the program's control(sb, action, args)
 --   POST /_sandbox/documents {contentType=}    → { documentId, url } an upload destination (PUT the bytes to url)
 --   GET  /_sandbox/documents/<id>              → { contentType, compressed, text } (text gunzipped)
@@ -91,6 +93,20 @@ local function valid_credentials(list)
   return true
 end
 
+-- limits = { ["api.op"] = { rate = > 0, burst = >= 1 } } or null
+local function valid_limits(l)
+  if l == json.null then return true end
+  if type(l) ~= "table" then return nil, "limits must be an object of \"api.operationId\": {rate=, burst=}" end
+  for name, g in pairs(l) do
+    if not router.find(name) then return nil, "limits: unknown operation " .. tostring(name) end
+    local r, b = type(g) == "table" and tonumber(g.rate), type(g) == "table" and tonumber(g.burst)
+    if not r or r <= 0 or not b or b < 1 then
+      return nil, "limits: " .. name .. " needs rate > 0 and burst >= 1"
+    end
+  end
+  return true
+end
+
 local function public_config()
   local cfg = config.get()
   local creds = json.null
@@ -101,7 +117,7 @@ local function public_config()
     end
   end
   return { token_lifetime = cfg.token_lifetime, rate_scale = cfg.rate_scale, seed = cfg.seed,
-           speed = cfg.speed, credentials = creds }
+           speed = cfg.speed, credentials = creds, limits = cfg.limits }
 end
 
 function _M.handle(method, sub, core)
@@ -168,6 +184,11 @@ function _M.handle(method, sub, core)
         changes[k] = tonumber(args[k])
         if not changes[k] or changes[k] < 0 then return bad(k .. " must be a number >= 0") end
       end
+    end
+    if args.limits ~= nil then
+      local ok, err = valid_limits(args.limits)
+      if not ok then return bad(err) end
+      changes.limits = args.limits
     end
     if args.credentials ~= nil then
       local ok, err = valid_credentials(args.credentials)

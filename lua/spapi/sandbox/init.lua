@@ -142,7 +142,7 @@ function _M.reset(opts)
     end
     local cfg = config.get()
     local initial = cfg.initial or {}
-    local changes = { speed = tonumber(opts.speed) or initial.speed or 1 }
+    local changes = { speed = tonumber(opts.speed) or initial.speed or 1, limits = json.null }
     if opts.seed ~= nil then changes.seed = opts.seed end
     if opts.rate_scale ~= nil then changes.rate_scale = tonumber(opts.rate_scale) end
     cfg = config.set(changes)
@@ -266,13 +266,13 @@ local function api_request(method, raw_path)
   local opname = route.api .. "." .. route.name
   local op = route.op
   meta():incr("stat:req:" .. opname, 1, 0)
-  ngx.header["x-amzn-RateLimit-Limit"] = ratelimit.header_value(op)
+  ngx.header["x-amzn-RateLimit-Limit"] = ratelimit.header_value(op, opname)
 
   local headers = ngx.req.get_headers(200)
   local ctx, st, body = auth.check(op, method, raw_path, headers)
   if not ctx then return send(st, body) end
 
-  if not ratelimit.take("b:" .. ctx.client_id .. ":" .. ctx.selling_partner .. ":" .. opname, op) then
+  if not ratelimit.take("b:" .. ctx.client_id .. ":" .. ctx.selling_partner .. ":" .. opname, op, opname) then
     meta():incr("stat:throttled", 1, 0)
     return send(err(429, "QuotaExceeded", "You exceeded your quota for the requested resource."))
   end

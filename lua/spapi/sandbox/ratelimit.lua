@@ -1,6 +1,8 @@
 -- Token buckets per (client, selling partner, operation) with the model's
--- rate and burst (times the configured rate_scale), in the lua_shared_dict
--- "spapi_buckets". A tiny per-bucket lock keeps workers consistent.
+-- rate and burst (times the configured rate_scale), or the rate and burst granted
+-- to the operation in the config (limits = { ["api.op"] = { rate =, burst = } },
+-- as they are), in the lua_shared_dict "spapi_buckets". A tiny per-bucket lock
+-- keeps workers consistent.
 local _M = {}
 
 local config = require "spapi.sandbox.config"
@@ -9,7 +11,16 @@ local tonumber, floor, fmt, min = tonumber, math.floor, string.format, math.min
 
 local DEFAULT_RATE, DEFAULT_BURST = 5, 10
 
-function _M.limits(op)
+-- the operation's grant from the config's limits, if any
+local function granted(opname)
+  local g = opname and config.get().limits
+  g = g and g[opname]
+  if g then return tonumber(g.rate), tonumber(g.burst) end
+end
+
+function _M.limits(op, opname)
+  local r, b = granted(opname)
+  if r then return r, b end
   local scale = tonumber(config.get().rate_scale) or 1
   local rate = (tonumber(op.rate) or DEFAULT_RATE) * scale
   local burst = (tonumber(op.burst) or DEFAULT_BURST) * scale
@@ -17,16 +28,16 @@ function _M.limits(op)
   return rate, burst
 end
 
-function _M.header_value(op)
-  local rate = tonumber(op.rate) or DEFAULT_RATE
-  rate = rate * (tonumber(config.get().rate_scale) or 1)
+function _M.header_value(op, opname)
+  local rate = granted(opname)
+  if not rate then rate = (tonumber(op.rate) or DEFAULT_RATE) * (tonumber(config.get().rate_scale) or 1) end
   if rate == floor(rate) then return fmt("%.1f", rate) end
   return fmt("%.4g", rate)
 end
 
 --- Take one token: true, or false when the bucket is empty.
-function _M.take(key, op)
-  local rate, burst = _M.limits(op)
+function _M.take(key, op, opname)
+  local rate, burst = _M.limits(op, opname)
   local d = ngx.shared.spapi_buckets
   -- one worker never yields between the read and the write below: no lock needed
   local lk = ngx.worker.count() > 1 and ("L" .. key) or nil
