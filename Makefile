@@ -15,9 +15,9 @@ MODELS       ?= $(shell scripts/models.sh)
 CC           ?= cc
 CFLAGS       ?= -O2 -g
 WARN         ?= -Wall -Wextra -Werror
-PKGS          = libcurl libcrypto zlib
+PKGS          = libcurl libcrypto zlib hiredis
 PKG_CFLAGS    = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS      = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lcurl -lcrypto -lz)
+PKG_LIBS      = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lcurl -lcrypto -lz -lhiredis)
 
 SRC  = $(wildcard src/*.c)
 HDR  = $(wildcard src/*.h)

@@ -17,6 +17,7 @@ external_dependencies = {
   CURL = { library = "curl" }, -- Debian keeps curl/curl.h in a multiarch dir luarocks does not search
   OPENSSL = { header = "openssl/evp.h", library = "crypto" },
   ZLIB = { header = "zlib.h", library = "z" },
+  HIREDIS = { header = "hiredis/hiredis.h", library = "hiredis" }, -- the Redis store (Debian libhiredis-dev)
 }
 build = {
   type = "builtin",
@@ -31,13 +32,14 @@ build = {
         "src/json.c",
         "src/lwa.c",
         "src/multi.c",
+        "src/redis.c",
         "src/session.c",
         "src/sigv4.c",
         "src/sys.c",
       },
-      libraries = { "curl", "crypto", "z" },
-      incdirs = { "$(CURL_INCDIR)", "$(OPENSSL_INCDIR)", "$(ZLIB_INCDIR)" },
-      libdirs = { "$(CURL_LIBDIR)", "$(OPENSSL_LIBDIR)", "$(ZLIB_LIBDIR)" },
+      libraries = { "curl", "crypto", "z", "hiredis" },
+      incdirs = { "$(CURL_INCDIR)", "$(OPENSSL_INCDIR)", "$(ZLIB_INCDIR)", "$(HIREDIS_INCDIR)" },
+      libdirs = { "$(CURL_LIBDIR)", "$(OPENSSL_LIBDIR)", "$(ZLIB_LIBDIR)", "$(HIREDIS_LIBDIR)" },
       defines = { "_POSIX_C_SOURCE=200809L" },
     },
     ["spapi.auth"] = "lua/spapi/auth.lua",
@@ -88,6 +90,9 @@ build = {
     ["spapi.progress"] = "lua/spapi/progress.lua",
     ["spapi.ratelimit"] = "lua/spapi/ratelimit.lua",
     ["spapi.redact"] = "lua/spapi/redact.lua",
+    ["spapi.redis.conn"] = "lua/spapi/redis/conn.lua",
+    ["spapi.redis.resp"] = "lua/spapi/redis/resp.lua",
+    ["spapi.redis.scripts"] = "lua/spapi/redis/scripts.lua",
     ["spapi.repl"] = "lua/spapi/repl.lua",
     ["spapi.request"] = "lua/spapi/request.lua",
     ["spapi.retry"] = "lua/spapi/retry.lua",
@@ -144,6 +149,7 @@ build = {
     ["spapi.sigv4"] = "lua/spapi/sigv4.lua",
     ["spapi.store.memory"] = "lua/spapi/store/memory.lua",
     ["spapi.store.ngx"] = "lua/spapi/store/ngx.lua",
+    ["spapi.store.redis"] = "lua/spapi/store/redis.lua",
     ["spapi.transport.curl"] = "lua/spapi/transport/curl.lua",
     ["spapi.transport.http1"] = "lua/spapi/transport/http1.lua",
     ["spapi.transport.ngx"] = "lua/spapi/transport/ngx.lua",

@@ -8,8 +8,8 @@ PKGS=(
   lua5.4 liblua5.4-dev
   luajit2 libluajit2-5.1-dev
   lua-cjson lua-busted lua-readline tmux
-  libcurl4-openssl-dev libssl-dev zlib1g-dev
-  nginx libnginx-mod-http-lua lua-resty-core
+  libcurl4-openssl-dev libssl-dev zlib1g-dev libhiredis-dev
+  nginx libnginx-mod-http-lua lua-resty-core redis-server
   curl valgrind wrk luarocks nodejs npm openssl
 )
 missing=()

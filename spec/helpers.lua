@@ -289,4 +289,65 @@ function H.sandbox_rdt(resources, token)
   return body.restrictedDataToken
 end
 
+-- Redis ---------------------------------------------------------------------
+--- A private redis-server (Debian's) on 127.0.0.1 with its own directory and an
+--- ephemeral port, nothing persisted; stopped when the Lua state closes.
+--- opts.password: requirepass. Returns { host, port, dir, url (redis://…), pid(),
+--- stop(), start() (again, on the same port and directory), command(...) (one
+--- command on a fresh connection → reply | nil, err) }.
+function H.redis(opts)
+  opts = opts or {}
+  local core = require "spapi.core"
+  local h = { host = "127.0.0.1", dir = H.tmpdir("redis") }
+  local function read(name)
+    local f = io.open(h.dir .. "/" .. name)
+    if not f then return nil end
+    local s = f:read("*a")
+    f:close()
+    return s
+  end
+  function h.pid() return tonumber((read("redis.pid") or ""):match("%d+")) end
+  function h.start()
+    local cmd = string.format("redis-server --bind 127.0.0.1 --port %d --dir '%s' --save '' --appendonly no"
+      .. " --daemonize yes --pidfile '%s/redis.pid' --logfile '%s/redis.log'%s",
+      h.port, h.dir, h.dir, h.dir, opts.password and (" --requirepass '" .. opts.password .. "'") or "")
+    local rc = H.run(cmd)
+    if rc ~= 0 then return nil, "redis-server failed to start" end
+    for _ = 1, 200 do
+      if h.pid() and core.tcp_probe(h.host, h.port, 0.2) then return true end
+      core.sleep(0.025)
+    end
+    return nil, "redis-server did not come up: " .. tostring(read("redis.log"))
+  end
+  function h.stop()
+    local pid = h.pid()
+    if not pid then return nil, "not running" end
+    H.run("kill -TERM " .. pid)
+    for _ = 1, 200 do
+      if H.run("kill -0 " .. pid .. " 2>/dev/null") ~= 0 then break end
+      core.sleep(0.025)
+    end
+    H.run("kill -KILL " .. pid .. " 2>/dev/null")
+    os.remove(h.dir .. "/redis.pid")
+    return true
+  end
+  function h.command(...)
+    local c, err = core.redis_connect(h.host, h.port, { password = opts.password })
+    if not c then return nil, err end
+    local r, e = c:command(...)
+    c:close()
+    return r, e
+  end
+  local ok, err
+  for _ = 1, 3 do -- another process may take the free port first
+    h.port = H.free_port()
+    ok, err = h.start()
+    if ok then break end
+  end
+  assert(ok, err)
+  h.url = string.format("redis://%s%s:%d", opts.password and (":" .. opts.password .. "@") or "", h.host, h.port)
+  started[#started + 1] = h
+  return h
+end
+
 return H

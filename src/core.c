@@ -28,7 +28,10 @@
  *              {id,err,kind,curl_code}}, m:count(), m:close()
  *   headers.c header(block,name)→value|nil  parse_headers(block[,mt])→table
  *   json.c   json_decoder(array_mt)→decode(s)→value|nil,message (null: lightuserdata NULL,
- *            [] → an empty table with array_mt) */
+ *            [] → an empty table with array_mt)
+ *   redis.c  redis_connect(host,port[,{connect_timeout,command_timeout,password,db}])
+ *              → spapi.Redis | nil, message, kind; r:command(name, arg...) → reply | nil,
+ *              message, kind ("reply": the server's error); r:close(), r:closed() */
 #include "spapi.h"
 
 __attribute__((visibility("default"))) int luaopen_spapi_core(lua_State *L) {
@@ -43,6 +46,7 @@ __attribute__((visibility("default"))) int luaopen_spapi_core(lua_State *L) {
   spapi_multi_open(L);
   spapi_headers_open(L);
   spapi_json_open(L);
+  spapi_redis_open(L);
   lua_pushliteral(L, "0.1.0");
   lua_setfield(L, -2, "_VERSION");
   return 1;

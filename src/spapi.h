@@ -20,6 +20,7 @@ SPAPI_HIDDEN void spapi_session_open(lua_State *L);
 SPAPI_HIDDEN void spapi_multi_open(lua_State *L);
 SPAPI_HIDDEN void spapi_headers_open(lua_State *L);
 SPAPI_HIDDEN void spapi_json_open(lua_State *L);
+SPAPI_HIDDEN void spapi_redis_open(lua_State *L);
 
 /* A growable byte buffer. Its functions never raise and never touch Lua, so
  * they are safe inside libcurl/zlib callbacks; they return 0 when out of memory. */

@@ -33,6 +33,7 @@ external_dependencies = {
   CURL = { library = "curl" }, -- Debian keeps curl/curl.h in a multiarch dir luarocks does not search
   OPENSSL = { header = "openssl/evp.h", library = "crypto" },
   ZLIB = { header = "zlib.h", library = "z" },
+  HIREDIS = { header = "hiredis/hiredis.h", library = "hiredis" }, -- the Redis store (Debian libhiredis-dev)
 }
 build = {
   type = "builtin",
@@ -41,9 +42,9 @@ build = {
       sources = {]])
 for _, f in ipairs(c_files) do w(string.format('        "%s",', f)) end
 w([[      },
-      libraries = { "curl", "crypto", "z" },
-      incdirs = { "$(CURL_INCDIR)", "$(OPENSSL_INCDIR)", "$(ZLIB_INCDIR)" },
-      libdirs = { "$(CURL_LIBDIR)", "$(OPENSSL_LIBDIR)", "$(ZLIB_LIBDIR)" },
+      libraries = { "curl", "crypto", "z", "hiredis" },
+      incdirs = { "$(CURL_INCDIR)", "$(OPENSSL_INCDIR)", "$(ZLIB_INCDIR)", "$(HIREDIS_INCDIR)" },
+      libdirs = { "$(CURL_LIBDIR)", "$(OPENSSL_LIBDIR)", "$(ZLIB_LIBDIR)", "$(HIREDIS_LIBDIR)" },
       defines = { "_POSIX_C_SOURCE=200809L" },
     },]])
 -- x/init.lua is module x (luarocks installs it as x.lua), unless x.lua exists too:

@@ -139,27 +139,32 @@ local function lwa_exchange(self, scope, deadline)
   return t
 end
 
--- Single flight: one fetch of key's token at a time among everyone sharing the
--- store; the others wait for the token it stores (bounded by the deadline; after
--- 15 s the holder is taken to be gone; a store that fails to answer, nil, lets
--- each caller fetch on its own). The lock outlives the fetch, which ends by the
--- call's deadline. fetch() → token | nil, err
-local function single_flight(self, key, deadline, operation, what, fetch)
-  local store, clock, lock = self.store, self.clock, key .. ":lock"
-  local ttl = deadline and math.max(30, deadline - clock.monotonic() + 1) or 30
+-- seconds a refresh lock lasts unless its holder frees it sooner (a holder that
+-- dies frees it by this expiry); cfg.token_lock_ttl changes it
+local LOCK_TTL = 30
+
+-- Single flight for a restricted data token: one fetch at a time under the
+-- same kind of lock as the LWA refresh (token_lock_ttl); the others wait for its
+-- token or for the lock (bounded by the deadline). A store that fails to answer
+-- (nil) lets each caller fetch on its own. fetch() stores the token before the
+-- lock goes. → token | nil, err
+local function single_flight(self, key, deadline, fetch)
+  local store, clock = self.store, self.clock
+  local lock, ttl = key .. ":lock", self.cfg.token_lock_ttl or LOCK_TTL
   local locked = store:lock(lock, ttl)
   if locked == false then
-    for _ = 1, 300 do
+    local give_up = clock.monotonic() + ttl + 1
+    repeat
       if deadline and clock.monotonic() + 0.05 >= deadline then
-        return nil, errors.new{ kind = "timeout", code = "DeadlineExceeded", operation = operation, retryable = true,
-          message = "the call's deadline passed while another caller fetched the " .. what }
+        return nil, errors.new{ kind = "timeout", code = "DeadlineExceeded", retryable = true,
+          operation = "tokens.createRestrictedDataToken",
+          message = "the call's deadline passed while another caller fetched the restricted data token" }
       end
       clock.sleep(0.05)
       local tok = fresh(store:get(key), clock.now())
       if tok then return memo(self, key, tok, last_ref) end
       locked = store:lock(lock, ttl)
-      if locked ~= false then break end
-    end
+    until locked ~= false or clock.monotonic() >= give_up
   end
   local tok, err = fetch()
   if locked then store:unlock(lock) end
@@ -172,14 +177,44 @@ function _M:access_token(scope, deadline)
   local key = self:lwa_key(scope)
   local tok = memo_get(self, key)
   if tok then return tok end
-  tok = fresh(self.store:get(key), self.clock.now())
+  local store, clock = self.store, self.clock
+  tok = fresh(store:get(key), clock.now())
   if tok then return memo(self, key, tok, last_ref) end
-  return single_flight(self, key, deadline, "lwa.token", "access token", function()
-    local t, err = lwa_exchange(self, scope, deadline)
-    if not t then return nil, err end
-    remember(self, key, t.access_token, t.expires_in)
-    return t.access_token
-  end)
+  -- single flight: one refresh at a time, under a lock that expires (token_lock_ttl);
+  -- the others wait for its token, or for the lock (its holder done, or dead and
+  -- expired). The holder's refresh ends before its lock would expire, so its
+  -- unlock never frees a successor's. A store that fails to answer (nil) lets
+  -- each caller refresh on its own.
+  local lock, ttl = key .. ":lock", self.cfg.token_lock_ttl or LOCK_TTL
+  local locked_at = clock.monotonic()
+  local locked = store:lock(lock, ttl)
+  if locked == false then
+    local give_up = clock.monotonic() + ttl + 1
+    repeat
+      if deadline and clock.monotonic() + 0.05 >= deadline then
+        return nil, errors.new{ kind = "timeout", code = "DeadlineExceeded", operation = "lwa.token", retryable = true,
+          message = "the call's deadline passed while another caller refreshed the access token" }
+      end
+      clock.sleep(0.05)
+      tok = fresh(store:get(key), clock.now())
+      if tok then return memo(self, key, tok, last_ref) end
+      locked_at = clock.monotonic()
+      locked = store:lock(lock, ttl)
+    until locked ~= false or clock.monotonic() >= give_up
+  end
+  -- (a lock that outlived its expiry: its holder is taken to be gone; refresh anyway)
+  local until_ = deadline
+  if locked then
+    local lock_end = locked_at + ttl - math.min(1, ttl * 0.1)
+    if not until_ or lock_end < until_ then until_ = lock_end end
+  end
+  local t, err = lwa_exchange(self, scope, until_)
+  -- the token is stored before the lock goes: a waiter that finds the lock free
+  -- finds the token too, and does not refresh a second time
+  if t then remember(self, key, t.access_token, t.expires_in) end
+  if locked then store:unlock(lock) end
+  if not t then return nil, err end
+  return t.access_token
 end
 
 -- Forget a token the server refused. With `refused` (the token sent), the store's
@@ -217,7 +252,7 @@ function _M:restricted_token(method, path, data_elements, call, deadline)
   if tok then return tok end
   tok = fresh(self.store:get(key), self.clock.now())
   if tok then return memo(self, key, tok, last_ref) end
-  return single_flight(self, key, deadline, "tokens.createRestrictedDataToken", "restricted data token", function()
+  return single_flight(self, key, deadline, function()
     local resource = { method = method, path = path }
     if data_elements then resource.dataElements = json.array(data_elements) end
     local body, err = call("tokens.createRestrictedDataToken",

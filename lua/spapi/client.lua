@@ -127,12 +127,22 @@ local function api_proxy(self, key)
   return proxy
 end
 
--- The config's store: a store table, a lua_shared_dict by name (shared_dict),
--- or this process's memory. → store | nil, err
-local function store_of(cfg, clk)
-  if cfg.shared_dict == nil then return cfg.store or memory.new{ clock = clk } end
-  if cfg.store then return nil, "spapi.client: give store or shared_dict, not both" end
-  return require("spapi.store.ngx").new(cfg.shared_dict)
+-- Where tokens and rate buckets live: cfg.store, else the lua_shared_dict named
+-- by cfg.shared_dict (every nginx worker shares it), else the Redis server named
+-- by cfg.redis (a fleet shares one budget and one token), else this process's
+-- memory. (The Redis URL, which may hold a password, leaves the client's config.)
+local function store_for(cfg, clock)
+  local url = cfg.redis
+  cfg.redis = nil
+  if url == "" then url = nil end
+  local given = (cfg.store and 1 or 0) + (url and 1 or 0) + (cfg.shared_dict ~= nil and 1 or 0)
+  if given > 1 then return nil, "spapi.client: give one of store, shared_dict and redis" end
+  if cfg.store then return cfg.store end
+  if cfg.shared_dict ~= nil then return require("spapi.store.ngx").new(cfg.shared_dict) end
+  if url == nil then return memory.new{ clock = clock } end
+  return require("spapi.store.redis").new{ url = url, prefix = cfg.redis_prefix,
+    connect_timeout = cfg.redis_connect_timeout, command_timeout = cfg.redis_command_timeout,
+    on_error = cfg.on_store_error }
 end
 
 --- spapi.client(config) → client | nil, err
@@ -158,14 +168,14 @@ function _M.new(t)
     return nil, "spapi.client: AWS signing needs both aws_access_key and aws_secret_key"
   end
   cfg.user_agent = user_agent(cfg.user_agent)
-  local clk = cfg.clock or default_clock
-  local store, serr = store_of(cfg, clk)
-  if not store then return nil, serr end
-  local self = setmetatable({ cfg = cfg, plans = {}, store = store }, Client)
+  local self = setmetatable({ cfg = cfg, plans = {} }, Client)
   secrets_of[self] = s
   -- cfg.clock ({ now, monotonic, sleep }): the time of this client, its default
   -- store, limiter and token cache (tests pass one that does not sleep)
-  self.clock = clk
+  self.clock = cfg.clock or default_clock
+  local store, serr = store_for(cfg, self.clock)
+  if not store then return nil, serr end
+  self.store = store
   if cfg.transport and type(cfg.transport) == "table" then
     self.transport = cfg.transport
   else
@@ -175,7 +185,9 @@ function _M.new(t)
   end
   self.signs = s.aws_access_key ~= nil -- SigV4 on every request
   self.limiter = ratelimit.new(self.store, { scale = cfg.rate_scale, margin = cfg.rate_margin, clock = self.clock })
-  self.sp_id = cfg.selling_partner_id or auth.fingerprint(s.client_id, s.refresh_token or "grantless")
+  -- whose budget a call draws on: Amazon grants rates per selling partner and region
+  self.sp_id = (cfg.selling_partner_id or auth.fingerprint(s.client_id, s.refresh_token or "grantless"))
+    .. "@" .. cfg.region
   self.auth = auth.new(cfg, s, self.store, function(req) return self:_send(req) end)
   -- on Amazon's hosts: the endpoint's region (marketplaces are checked against
   -- it) and whether it is production (sandbox-only operations are refused there)

@@ -172,11 +172,12 @@ local ENV = {
   refresh_token = "LWA_REFRESH_TOKEN", region = "SPAPI_REGION",
   endpoint = "SPAPI_ENDPOINT", lwa_endpoint = "SPAPI_LWA_ENDPOINT",
   aws_access_key = "AWS_ACCESS_KEY_ID", aws_secret_key = "AWS_SECRET_ACCESS_KEY",
-  aws_session_token = "AWS_SESSION_TOKEN",
+  aws_session_token = "AWS_SESSION_TOKEN", redis = "SPAPI_REDIS",
 }
 
 local NUMERIC = { timeout = true, connect_timeout = true, max_retries = true,
-  max_wait = true, rate_margin = true, rate_scale = true, deadline = true, retry_base = true, retry_cap = true }
+  max_wait = true, rate_margin = true, rate_scale = true, deadline = true, retry_base = true, retry_cap = true,
+  redis_connect_timeout = true, redis_command_timeout = true, token_lock_ttl = true }
 local BOOLEAN = { sandbox = true, verify = true, allow_insecure = true }
 local WORDS = { ["true"] = true, yes = true, on = true, ["1"] = true,
   ["false"] = false, no = false, off = false, ["0"] = false }

@@ -16,7 +16,7 @@ describe("spapi.core", function()
     assert.same({
       "aes256cbc_decrypt", "aes256cbc_encrypt", "b64decode", "b64encode", "clocks", "free_port", "fsync",
       "gunzip", "gzip", "header", "hex", "hmac_sha256", "isatty", "json_decoder", "json_flat", "lwa_form",
-      "lwa_parse", "md5", "monotonic", "now", "parse_headers", "random_bytes", "session", "sha256", "sigv4_canonical",
+      "lwa_parse", "md5", "monotonic", "now", "parse_headers", "random_bytes", "redis_connect", "session", "sha256", "sigv4_canonical",
       "sigv4_sign", "sleep", "tcp_probe", "urldecode", "urlencode",
     }, sorted_keys(core, "function"))
     assert.is_string(core.curl_version)
