@@ -135,10 +135,14 @@ local function store_for(cfg, clock)
   local url = cfg.redis
   cfg.redis = nil
   if url == "" then url = nil end
-  local given = (cfg.store and 1 or 0) + (url and 1 or 0) + (cfg.shared_dict ~= nil and 1 or 0)
-  if given > 1 then return nil, "spapi.client: give one of store, shared_dict and redis" end
+  local function both(a, b) return nil, "spapi.client: give " .. a .. " or " .. b .. ", not both" end
+  if cfg.store and url then return both("store", "redis") end
+  if cfg.shared_dict ~= nil then
+    if cfg.store then return both("store", "shared_dict") end
+    if url then return both("shared_dict", "redis") end
+    return require("spapi.store.ngx").new(cfg.shared_dict)
+  end
   if cfg.store then return cfg.store end
-  if cfg.shared_dict ~= nil then return require("spapi.store.ngx").new(cfg.shared_dict) end
   if url == nil then return memory.new{ clock = clock } end
   return require("spapi.store.redis").new{ url = url, prefix = cfg.redis_prefix,
     connect_timeout = cfg.redis_connect_timeout, command_timeout = cfg.redis_command_timeout,

@@ -194,7 +194,7 @@ describe("spapi.store.ngx", function()
     local r = get(srv.url .. "/contract")
     assert.matches('shared_dict = "nope"', r.missing_dict, 1, true)
     assert.matches("add `lua_shared_dict nope 1m;` to the http {} block of nginx.conf", r.missing_dict, 1, true)
-    assert.equal("spapi.client: give one of store, shared_dict and redis", r.both)
+    assert.equal("spapi.client: give store or shared_dict, not both", r.both)
   end)
 
   it("is refused outside nginx, saying it needs OpenResty", function()
