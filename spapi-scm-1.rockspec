@@ -148,6 +148,7 @@ build = {
     ["spapi.schemas.vendor_df_transactions"] = "lua/spapi/schemas/vendor_df_transactions.lua",
     ["spapi.sigv4"] = "lua/spapi/sigv4.lua",
     ["spapi.store.memory"] = "lua/spapi/store/memory.lua",
+    ["spapi.store.ngx"] = "lua/spapi/store/ngx.lua",
     ["spapi.store.redis"] = "lua/spapi/store/redis.lua",
     ["spapi.transport.curl"] = "lua/spapi/transport/curl.lua",
     ["spapi.transport.http1"] = "lua/spapi/transport/http1.lua",

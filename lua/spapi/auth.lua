@@ -143,6 +143,34 @@ end
 -- dies frees it by this expiry); cfg.token_lock_ttl changes it
 local LOCK_TTL = 30
 
+-- Single flight for a restricted data token: one fetch at a time under the
+-- same kind of lock as the LWA refresh (token_lock_ttl); the others wait for its
+-- token or for the lock (bounded by the deadline). A store that fails to answer
+-- (nil) lets each caller fetch on its own. fetch() stores the token before the
+-- lock goes. → token | nil, err
+local function single_flight(self, key, deadline, fetch)
+  local store, clock = self.store, self.clock
+  local lock, ttl = key .. ":lock", self.cfg.token_lock_ttl or LOCK_TTL
+  local locked = store:lock(lock, ttl)
+  if locked == false then
+    local give_up = clock.monotonic() + ttl + 1
+    repeat
+      if deadline and clock.monotonic() + 0.05 >= deadline then
+        return nil, errors.new{ kind = "timeout", code = "DeadlineExceeded", retryable = true,
+          operation = "tokens.createRestrictedDataToken",
+          message = "the call's deadline passed while another caller fetched the restricted data token" }
+      end
+      clock.sleep(0.05)
+      local tok = fresh(store:get(key), clock.now())
+      if tok then return memo(self, key, tok, last_ref) end
+      locked = store:lock(lock, ttl)
+    until locked ~= false or clock.monotonic() >= give_up
+  end
+  local tok, err = fetch()
+  if locked then store:unlock(lock) end
+  return tok, err
+end
+
 --- An LWA access token (cached). scope: for grantless operations; deadline: the
 --- calling operation's (clock.monotonic() seconds), which a refresh keeps to.
 function _M:access_token(scope, deadline)
@@ -215,32 +243,35 @@ function _M:rdt_key(method, path, data_elements)
   return k
 end
 
---- create_rdt(method, path, data_elements) → token | nil, err; `call` performs
---- tokens.createRestrictedDataToken through the client pipeline.
-function _M:restricted_token(method, path, data_elements, call)
+--- A restricted data token (cached) → token | nil, err; `call` performs
+--- tokens.createRestrictedDataToken through the client pipeline; deadline: the
+--- calling operation's, which waiting for another caller's fetch keeps to.
+function _M:restricted_token(method, path, data_elements, call, deadline)
   local key = self:rdt_key(method, path, data_elements)
   local tok = memo_get(self, key)
   if tok then return tok end
   tok = fresh(self.store:get(key), self.clock.now())
   if tok then return memo(self, key, tok, last_ref) end
-  local resource = { method = method, path = path }
-  if data_elements then resource.dataElements = json.array(data_elements) end
-  local body, err = call("tokens.createRestrictedDataToken",
-    { body = { restrictedResources = { resource } } })
-  if not body then return nil, err end
-  local token = body.restrictedDataToken
-  if type(token) ~= "string" then
-    return nil, errors.new{ kind = "decode", code = "InvalidResponse", operation = "tokens.createRestrictedDataToken",
-      message = "no restrictedDataToken in the response" }
-  end
-  local ttl = lifetime(body.expiresIn)
-  if not ttl then
-    return nil, errors.new{ kind = "decode", code = "InvalidResponse", operation = "tokens.createRestrictedDataToken",
-      message = "the restricted data token's expiresIn is not a finite positive number (got "
-        .. tostring(body.expiresIn) .. ")" }
-  end
-  remember(self, key, token, ttl)
-  return token
+  return single_flight(self, key, deadline, function()
+    local resource = { method = method, path = path }
+    if data_elements then resource.dataElements = json.array(data_elements) end
+    local body, err = call("tokens.createRestrictedDataToken",
+      { body = { restrictedResources = { resource } } })
+    if not body then return nil, err end
+    local token = body.restrictedDataToken
+    if type(token) ~= "string" then
+      return nil, errors.new{ kind = "decode", code = "InvalidResponse", operation = "tokens.createRestrictedDataToken",
+        message = "no restrictedDataToken in the response" }
+    end
+    local ttl = lifetime(body.expiresIn)
+    if not ttl then
+      return nil, errors.new{ kind = "decode", code = "InvalidResponse", operation = "tokens.createRestrictedDataToken",
+        message = "the restricted data token's expiresIn is not a finite positive number (got "
+          .. tostring(body.expiresIn) .. ")" }
+    end
+    remember(self, key, token, ttl)
+    return token
+  end)
 end
 
 function _M:invalidate_rdt(method, path, data_elements, refused)

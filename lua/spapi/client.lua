@@ -127,14 +127,21 @@ local function api_proxy(self, key)
   return proxy
 end
 
--- Where tokens and rate buckets live: cfg.store, else the Redis server named by
--- cfg.redis (a fleet shares one budget and one token), else this process's memory.
--- (The Redis URL, which may hold a password, leaves the client's config.)
+-- Where tokens and rate buckets live: cfg.store, else the lua_shared_dict named
+-- by cfg.shared_dict (every nginx worker shares it), else the Redis server named
+-- by cfg.redis (a fleet shares one budget and one token), else this process's
+-- memory. (The Redis URL, which may hold a password, leaves the client's config.)
 local function store_for(cfg, clock)
   local url = cfg.redis
   cfg.redis = nil
   if url == "" then url = nil end
-  if cfg.store and url then return nil, "spapi.client: give store or redis, not both" end
+  local function both(a, b) return nil, "spapi.client: give " .. a .. " or " .. b .. ", not both" end
+  if cfg.store and url then return both("store", "redis") end
+  if cfg.shared_dict ~= nil then
+    if cfg.store then return both("store", "shared_dict") end
+    if url then return both("shared_dict", "redis") end
+    return require("spapi.store.ngx").new(cfg.shared_dict)
+  end
   if cfg.store then return cfg.store end
   if url == nil then return memory.new{ clock = clock } end
   return require("spapi.store.redis").new{ url = url, prefix = cfg.redis_prefix,
@@ -366,7 +373,7 @@ end
 -- this same loop, within the calling job's deadline.
 function Client:_rdt(op, deadline)
   return self.auth:restricted_token(op.method, op.path, op.data_elements,
-    function(n, p) return self:call(n, p, { deadline = max(0, deadline - self.clock.monotonic()) }) end)
+    function(n, p) return self:call(n, p, { deadline = max(0, deadline - self.clock.monotonic()) }) end, deadline)
 end
 
 -- Creates keyed by an id the caller chooses (and re-sent after a lost answer,

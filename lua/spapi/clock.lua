@@ -9,7 +9,14 @@ if ngx and ngx.sleep and ngx.now then
   _M.now = function() update(); return now() end
   _M.monotonic = _M.now
   _M.clocks = function() update(); local t = now(); return t, t end
-  _M.sleep = ngx.sleep
+  -- ngx.sleep counts whole milliseconds, dropping the rest: a wait for a rate
+  -- slot 0.4 ms away would be ngx.sleep(0) (a mere yield, and a warning in the
+  -- error log each time) and any wait would end up to 1 ms early. Round up.
+  local sleep, ceil = ngx.sleep, math.ceil
+  _M.sleep = function(s)
+    if s > 0 then s = ceil(s * 1000) / 1000 end
+    return sleep(s)
+  end
 else
   local ok, core = pcall(require, "spapi.core")
   if ok and type(core) == "table" and core.now then

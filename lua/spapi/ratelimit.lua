@@ -10,11 +10,14 @@ local tonumber, fmt = tonumber, string.format
 
 --- new(store [, opts]) → limiter. opts.scale multiplies every rate (tests, a
 --- sandbox run faster or slower); opts.margin (0.9) paces a little below the
---- granted rate, so jitter between our clock and the server's is not a 429;
+--- granted rate and burst (a burst of at least 1), so jitter between our clock
+--- and the server's is not a 429 — also when the burst has just been spent, where
+--- a slower rate alone leaves the server's bucket no slack;
 --- opts.clock: { now = function() → seconds } (default spapi.clock).
 function _M.new(store, opts)
   opts = opts or {}
-  return setmetatable({ store = store, scale = (opts.scale or 1) * (opts.margin or 0.9), keys = {},
+  local margin = opts.margin or 0.9
+  return setmetatable({ store = store, scale = (opts.scale or 1) * margin, margin = margin, keys = {},
     now = (opts.clock or default_clock).now }, mt)
 end
 
@@ -45,7 +48,8 @@ end
 function _M:reserve(key, rate, burst, max_wait)
   local k = limits_of(self, key, rate, burst)
   if not k.rate then return true, 0 end
-  return self.store:take("rl:" .. key, k.rate * self.scale, k.burst, max_wait)
+  local burst = k.burst * self.margin
+  return self.store:take("rl:" .. key, k.rate * self.scale, burst > 1 and burst or 1, max_wait)
 end
 
 --- Apply the x-amzn-RateLimit-Limit header (requests per second actually granted).

@@ -36,7 +36,7 @@ describe("rate limiter", function()
     for _ = 1, 5 do assert.same({ true, 0 }, { rl:reserve("sp:none", nil, nil, 0) }) end
   end)
 
-  it("goes through any store's take, at the rate in force less the margin", function()
+  it("goes through any store's take, at the rate and burst in force less the margin", function()
     local takes = {}
     local other = setmetatable({
       take = function(self, key, rate, burst, max_wait)
@@ -46,10 +46,13 @@ describe("rate limiter", function()
     }, { __index = store })
     local rl = limiter{ store = other, margin = 0.5 }
     assert.is_true((rl:reserve("sp:op", 4, 3, 10)))
-    assert.same({ "rl:sp:op", 2, 3 }, takes[1]) -- the model's rate, less the margin
+    assert.same({ "rl:sp:op", 2, 1.5 }, takes[1]) -- the model's rate and burst, less the margin
+    assert.is_true((rl:reserve("sp:one", 4, 1, 10)))
+    assert.same({ "rl:sp:one", 2, 1 }, takes[2]) -- a burst of at least 1
+    table.remove(takes, 2)
     rl:observe("sp:op", "10", 4, 3)
     assert.is_true((rl:reserve("sp:op", 4, 3, 10))) -- the new rate at once
-    assert.same({ "rl:sp:op", 5, 3 }, takes[2])
+    assert.same({ "rl:sp:op", 5, 1.5 }, takes[2])
   end)
 
   it("applies the rate from the response header over the model's", function()

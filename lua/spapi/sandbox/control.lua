@@ -3,7 +3,8 @@
 --   POST /_sandbox/reset      {seed=,speed=}   state cleared, programs re-seeded, clock restarted, counters zeroed
 --   POST /_sandbox/seed       {inventory=[...], ...}   program data (each program's control(sb, "seed", data))
 --   GET|POST /_sandbox/clock  {speed=N} | {advance=s} | {now=t}
---   GET  /_sandbox/stats      → { requests = { ["api.op"] = N }, requests_total, tokens_issued, throttled,
+--   GET  /_sandbox/stats      → { requests = { ["api.op"] = N }, requests_total, tokens_issued,
+--                                 token_requests (POSTs to the LWA endpoint, answered or not), throttled,
 --                                 faults_injected, server_errors, counters = { [name] = { [key] = N } } }
 --                                 counters: what programs count per object (count(name, key) below), e.g.
 --                                 VDF per purchase order: vdf.acknowledgements / vdf.acknowledged (requests
@@ -72,6 +73,7 @@ local function stats()
     end
   end
   out.tokens_issued = m:get("stat:tokens_issued") or 0
+  out.token_requests = m:get("stat:token_requests") or 0
   out.throttled = m:get("stat:throttled") or 0
   out.faults_injected = m:get("stat:faults_injected") or 0
   out.server_errors = m:get("stat:server_errors") or 0

@@ -340,6 +340,7 @@ function _M.handle()
     if method ~= "POST" then
       return send(405, { error = "invalid_request", error_description = "POST required" })
     end
+    meta():incr("stat:token_requests", 1, 0)
     local fault = faults.pick("lwa")
     if fault and fault.kind == "status" then return send(faults.status_response(fault)) end
     local st, body = auth.lwa(documents.read_body(), ngx.req.get_headers(100))

@@ -48,6 +48,7 @@ function _M.take(key, op, opname)
     -- the holder (another worker) keeps it for microseconds: just yield first
     ngx.sleep(tries < 100 and 0 or 0.001)
   end
+  ngx.update_time() -- the time now, not the event loop's (a busy worker's is behind)
   local now = ngx.now()
   local s = d:get(key)
   local tokens, ts = burst, now
