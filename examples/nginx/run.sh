@@ -31,6 +31,9 @@ ln -sfn "$ROOT/lua" "$PREFIX/lua"
 ln -sfn "$ROOT/build/5.1" "$PREFIX/lib"
 ln -sfn "$HERE" "$PREFIX/handlers"
 : > "$PREFIX/conf/modules.conf"
+# as root, nginx's workers would run as nobody, who may not read a checkout in a
+# private directory (mktemp -d is 0700): keep them as the user who runs this
+[ "$(id -u)" -ne 0 ] || echo "user root root;" >> "$PREFIX/conf/modules.conf"
 for d in /usr/lib/nginx/modules /usr/share/nginx/modules; do
   if [ -f "$d/ngx_http_lua_module.so" ]; then
     [ -f "$d/ndk_http_module.so" ] && echo "load_module $d/ndk_http_module.so;" >> "$PREFIX/conf/modules.conf"
